@@ -1,0 +1,44 @@
+"""Bidirectional GRU that reads a surname character by character."""
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+
+class NamesGRU(nn.Module):
+    """Embedding -> bidirectional multi-layer GRU (packed) -> Linear on both last hidden states.
+
+    Input: ``tokens`` (N, T) int64 padded with 0, ``lengths`` (N,) int64, each >= 1.
+    Output: logits (N, num_classes).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        embedding_dim: int = 64,
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.gru = nn.GRU(
+            embedding_dim,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=True,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(2 * hidden_size, num_classes)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(
+            self.embedding(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        _, hidden = self.gru(packed)
+        # hidden: (num_layers * 2, N, H); the last layer's forward and backward states.
+        last = torch.cat([hidden[-2], hidden[-1]], dim=1)
+        return self.fc(self.dropout(last))
