@@ -1,0 +1,1 @@
+"""HTTP adapters over the runtime: routes, schemas, errors, middleware."""

@@ -1,0 +1,58 @@
+"""Dependencies as Annotated aliases, so route signatures read like sentences."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.api.errors import UnauthorizedError
+from service.runtime.errors import InputTooLargeError
+from service.runtime.registry import ModelRegistry
+from service.settings import Settings
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+
+
+def _presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return request.headers.get("x-api-key")
+
+
+def require_api_key(request: Request, settings: SettingsDep) -> None:
+    """When API keys are configured, accept ``Authorization: Bearer <key>`` or ``X-API-Key``."""
+    if not settings.api_keys:
+        return
+    presented = _presented_key(request)
+    if presented is None:
+        raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    candidate = presented.encode()
+    # compare_digest against every key, so timing says nothing about which or how much matched.
+    matches = [hmac.compare_digest(candidate, key.get_secret_value().encode()) for key in settings.api_keys]
+    if not any(matches):
+        raise UnauthorizedError("invalid API key")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing early (413) once it grows past ``limit`` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InputTooLargeError(f"request body is over the {limit} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)

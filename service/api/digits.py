@@ -1,0 +1,141 @@
+"""POST /v1/digits/predict (JSON) and /v1/digits/predict/upload (multipart files)."""
+
+import base64
+import binascii
+import time
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import RegistryDep, SettingsDep
+from service.api.openapi import example_seven_pixels, example_seven_png_base64, json_request_body
+from service.api.parsing import parse_json_body
+from service.api.responses import JSONBytesResponse
+from service.api.schemas import DigitImage, DigitsPredictRequest, DigitsPredictResponse, ErrorResponse
+from service.api.timing import server_timing
+from service.runtime.errors import InvalidInputError, RuntimeServiceError, UnprocessableInputError
+from service.runtime.registry import ModelRegistry
+from service.runtime.runners import DigitRunner, top_k
+from service.settings import Settings
+
+TASK = "image-classification"
+UPLOAD_PATH = "/v1/digits/predict/upload"
+
+router = APIRouter(tags=["digits"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "undecodable image, image without ink, body not JSON",
+        401: "missing or invalid API key",
+        404: "unknown model",
+        413: "body or image too large",
+        422: "schema violation (shape, pixel range, counts, top_k, wrong model task)",
+        503: "model not ready, or overloaded (see Retry-After)",
+        504: "deadline passed while queued",
+    }.items()
+}
+
+EXAMPLES = {
+    "pixels": {
+        "summary": "a 28x28 grid, MNIST convention",
+        "value": {"images": [{"pixels": example_seven_pixels()}], "top_k": 3},
+    },
+    "image_base64": {
+        "summary": "a PNG drawn dark on light",
+        "value": {"images": [{"image_base64": example_seven_png_base64()}], "model": "digits-resnet"},
+    },
+}
+
+
+@router.post(
+    "/digits/predict",
+    summary="Classify digit images given as pixels or base64 files",
+    response_model=DigitsPredictResponse,
+    responses=ERRORS,
+    openapi_extra=json_request_body(DigitsPredictRequest, EXAMPLES),
+)
+async def predict_digits(request: Request, registry: RegistryDep, settings: SettingsDep) -> JSONBytesResponse:
+    parsed = await parse_json_body(request, DigitsPredictRequest, upload_hint=UPLOAD_PATH)
+    images: list[DigitImage] = parsed.images
+    return await _predict(request, registry, settings, images, parsed.top_k, parsed.model)
+
+
+@router.post(
+    "/digits/predict/upload",
+    summary="Classify uploaded image files (curl -F files=@seven.png)",
+    response_model=DigitsPredictResponse,
+    responses=ERRORS,
+)
+async def predict_digit_uploads(
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile], File(description="One or more PNG/JPEG/BMP/GIF/WebP files.")],
+    top_k: Annotated[int, Query(ge=1, le=10)] = 3,
+    model: Annotated[str | None, Query(description="A digits model; default: the most accurate.")] = None,
+) -> JSONBytesResponse:
+    contents = [await upload.read() for upload in files]
+    return await _predict(request, registry, settings, contents, top_k, model)
+
+
+async def _predict(
+    request: Request,
+    registry: ModelRegistry,
+    settings: Settings,
+    images: list[DigitImage] | list[bytes],
+    k: int,
+    model: str | None,
+) -> JSONBytesResponse:
+    if len(images) > settings.max_images:
+        raise UnprocessableInputError(f"{len(images)} images sent; at most {settings.max_images} per request")
+    name = model or registry.default_model(TASK, settings.default_digits_model)
+    served, runner, batcher = registry.ready_model(name, TASK)
+    assert isinstance(runner, DigitRunner)
+    request.state.model = name
+    started = time.perf_counter()
+    if all(isinstance(img, DigitImage) and img.pixels is not None for img in images):
+        payload = runner.prepare_pixels([img.pixels for img in images])  # type: ignore[union-attr,misc]
+    else:  # decoding files is CPU work: keep it off the event loop
+        payload = await run_in_threadpool(_prepare_encoded, runner, images)
+    preprocess_s = time.perf_counter() - started
+    probabilities, timing = await batcher.submit(payload, len(images))
+    request.state.batch_size = timing.batch_size
+    predictions = [
+        {
+            "digit": ranked[0][0],
+            "probability": ranked[0][1],
+            "top_k": [{"digit": d, "probability": p} for d, p in ranked],
+        }
+        for ranked in top_k(probabilities, k)
+    ]
+    body = {"model": name, "version": served.version, "predictions": predictions}
+    return JSONBytesResponse(body, headers={"server-timing": server_timing(preprocess_s, timing)})
+
+
+def _prepare_encoded(runner: DigitRunner, images: list[DigitImage] | list[bytes]) -> np.ndarray:
+    arrays = []
+    for i, image in enumerate(images):
+        try:
+            if isinstance(image, bytes):
+                arrays.append(runner.prepare_image(image))
+            elif image.pixels is not None:
+                arrays.append(runner.prepare_pixels([image.pixels]))
+            else:
+                assert image.image_base64 is not None
+                arrays.append(runner.prepare_image(_b64decode(image.image_base64)))
+        except RuntimeServiceError as exc:
+            where = f"files[{i}]" if isinstance(image, bytes) else f"images[{i}]"
+            raise type(exc)(f"{where}: {exc}") from None
+    return np.concatenate(arrays)
+
+
+def _b64decode(text: str) -> bytes:
+    if text.startswith("data:"):  # accept data URLs as browsers produce them
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("image_base64 is not valid base64 (check the padding and alphabet)") from None

@@ -1,0 +1,123 @@
+"""Domain exceptions -> HTTP status, in one table, and the one error envelope.
+
+Every error the API returns is ``{"error": {"type", "message", "request_id"}}``,
+including FastAPI's own validation errors and Starlette's 404 / 405.
+"""
+
+import logging
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api.responses import JSONBytesResponse
+from service.runtime import errors as rt
+
+logger = logging.getLogger("tinyserve.errors")
+
+
+class UnauthorizedError(rt.RuntimeServiceError):
+    """Missing or wrong API key."""
+
+
+class InvalidJSONError(rt.RuntimeServiceError):
+    """The body is not JSON at all."""
+
+
+class UnsupportedMediaTypeError(rt.RuntimeServiceError):
+    """A multipart body sent to a JSON endpoint."""
+
+
+ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
+    rt.InvalidInputError: (400, "invalid_input"),
+    InvalidJSONError: (400, "invalid_json"),
+    UnauthorizedError: (401, "unauthorized"),
+    rt.ModelNotFoundError: (404, "model_not_found"),
+    rt.InputTooLargeError: (413, "payload_too_large"),
+    UnsupportedMediaTypeError: (415, "unsupported_media_type"),
+    rt.UnprocessableInputError: (422, "validation_error"),
+    rt.ModelNotReadyError: (503, "model_not_ready"),
+    rt.OverloadedError: (503, "overloaded"),
+    rt.DeadlineExceededError: (504, "deadline_exceeded"),
+    rt.InferenceError: (500, "inference_error"),
+}
+
+HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def error_response(
+    status: int, kind: str, message: str, request_id: str | None, headers: Mapping[str, str] | None = None
+) -> JSONBytesResponse:
+    body = {"error": {"type": kind, "message": message, "request_id": request_id}}
+    response = JSONBytesResponse(body, status_code=status, headers=dict(headers or {}))
+    if request_id:
+        response.headers["x-request-id"] = request_id
+    return response
+
+
+def format_validation_errors(errors: list[dict[str, object]] | list[object], limit: int = 5) -> str:
+    """'images[0].pixels[3][5]: Input should be less than or equal to 255; ...'"""
+    parts = []
+    for error in errors[:limit]:
+        assert isinstance(error, dict)
+        loc = [p for p in error.get("loc", ()) if p != "body"]  # type: ignore[attr-defined]
+        path = ""
+        for part in loc:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = str(error.get("msg", "invalid value"))
+        parts.append(f"{path}: {message}" if path else message)
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    status, kind = next(
+        (v for cls, v in ERROR_STATUS.items() if isinstance(exc, cls)), (500, "internal_error")
+    )
+    headers = {}
+    if isinstance(exc, rt.OverloadedError):
+        headers["retry-after"] = str(exc.retry_after)
+    if isinstance(exc, UnauthorizedError):
+        headers["www-authenticate"] = "Bearer"
+    message = str(exc)
+    if isinstance(exc, rt.InferenceError):
+        message += f"; quote request id {request_id_of(request)} when reporting it"
+    return error_response(status, kind, message, request_id_of(request), headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, RequestValidationError | ValidationError)
+    errors = list(exc.errors())
+    return error_response(422, "validation_error", format_validation_errors(errors), request_id_of(request))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = HTTP_TYPES.get(exc.status_code, "http_error")
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        message = f"no route {request.url.path}; see /docs for the API"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    return error_response(exc.status_code, kind, message, request_id_of(request), exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    # The traceback goes to the log, never to the client.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    rid = request_id_of(request)
+    return error_response(500, "internal_error", f"internal error; quote request id {rid}", rid)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(rt.RuntimeServiceError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

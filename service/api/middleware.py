@@ -1,0 +1,118 @@
+"""One pure-ASGI middleware for what every request needs: request id, body limit, metrics, access log.
+
+Pure ASGI (not BaseHTTPMiddleware) because it runs on every request and must cost microseconds.
+"""
+
+import logging
+import re
+import time
+import uuid
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import metrics
+from service.api.errors import error_response
+
+access_logger = logging.getLogger("tinyserve.access")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log: bool) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body_bytes:
+                response = error_response(
+                    413,
+                    "payload_too_large",
+                    f"request body of {declared} bytes is over the {self.max_body_bytes} byte limit",
+                    request_id,
+                )
+                await response(scope, receive, send)
+                status = 413
+                return
+            await self.app(scope, self._limited(receive), send_with_id)
+        finally:
+            self._record(scope, state, status, time.perf_counter() - started)
+
+    def _limited(self, receive: Receive) -> Receive:
+        """Count body bytes as they arrive: a body without Content-Length is capped too."""
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise HTTPException(413, f"request body is over the {self.max_body_bytes} byte limit")
+            return message
+
+        return limited_receive
+
+    def _record(self, scope: Scope, state: dict[str, object], status: int, elapsed: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        metrics.REQUESTS.labels(route=route, method=scope["method"], status=str(status)).inc()
+        metrics.REQUEST_SECONDS.labels(route=route).observe(elapsed)
+        if self.access_log:
+            access_logger.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": state["request_id"],
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "latency_ms": round(elapsed * 1000, 3),
+                        "model": state.get("model"),
+                        "batch_size": state.get("batch_size"),
+                    }
+                },
+            )
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    given = _header(scope, b"x-request-id")
+    if given:
+        text = given.decode("latin-1")
+        if _SAFE_REQUEST_ID.match(text):
+            return text
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,25 @@
+"""Reading a JSON body into a request model in one pydantic-core pass."""
+
+from typing import TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from service.api.errors import InvalidJSONError, UnsupportedMediaTypeError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+async def parse_json_body(request: Request, model: type[ModelT], upload_hint: str | None = None) -> ModelT:
+    """Validate the raw body as ``model``. The size limit is enforced by the middleware."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/"):
+        hint = f"; send files to {upload_hint}" if upload_hint else ""
+        raise UnsupportedMediaTypeError(f"this endpoint takes a JSON body (application/json){hint}")
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise InvalidJSONError("the request body is not valid JSON") from None
+        raise

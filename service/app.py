@@ -1,0 +1,90 @@
+"""The app factory. Models load in the lifespan; nothing happens at import time."""
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import APIRouter, Depends, FastAPI
+
+from artifacts import ModelStore
+from service import __version__
+from service.api import digits, health, models, names
+from service.api.deps import require_api_key
+from service.api.errors import install_error_handlers
+from service.api.middleware import RequestContextMiddleware
+from service.api.openapi import install_openapi
+from service.api.schemas import DigitsPredictRequest, NamesPredictRequest
+from service.logs import configure_logging
+from service.runtime.registry import BatchingConfig, ModelRegistry
+from service.settings import Settings, get_settings
+
+logger = logging.getLogger("tinyserve.app")
+
+DESCRIPTION = """Fast, safe REST serving for small PyTorch models: MNIST digit classifiers and a
+surname-to-country GRU. Errors are `{"error": {"type", "message", "request_id"}}`."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"TINYSERVE_DEVICE={spec} but torch sees no CUDA device; use auto or cpu")
+    return torch.device(spec)
+
+
+def build_registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(
+        store=ModelStore(settings.model_store),
+        selection=settings.model_selection(),
+        device=resolve_device(settings.device),
+        batching=BatchingConfig(
+            max_batch_size=settings.max_batch_size,
+            max_batch_delay_s=settings.max_batch_delay_ms / 1000,
+            max_queue_size=settings.max_queue_size,
+            timeout_s=settings.request_timeout_s,
+        ),
+        max_image_pixels=settings.max_image_pixels,
+    )
+
+
+async def _load_models(registry: ModelRegistry) -> None:
+    await asyncio.to_thread(registry.load_all)
+    # Everything loaded so far lives as long as the process: keep the collector off it,
+    # or full collections over the torch and FastAPI heap stall requests for ~100 ms.
+    gc.collect()
+    gc.freeze()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    torch.set_num_threads(settings.torch_threads)
+    registry = build_registry(settings)
+    app.state.registry = registry
+    loading = asyncio.create_task(_load_models(registry))  # /health/ready says "loading" meanwhile
+    try:
+        yield
+    finally:
+        await loading
+        registry.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(title="tinyserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log
+    )
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    for module in (models, digits, names):
+        v1.include_router(module.router)
+    app.include_router(health.router)
+    app.include_router(v1)
+    install_openapi(app, [DigitsPredictRequest, NamesPredictRequest])
+    return app

@@ -1,0 +1,46 @@
+"""``tinyserve serve``: start uvicorn on the app factory. Flags override TINYSERVE_* variables."""
+
+import argparse
+import os
+import tempfile
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinyserve", description="Fast, safe REST serving for small PyTorch models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the models in the model store over HTTP")
+    serve.add_argument("--host", help="bind address (TINYSERVE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (TINYSERVE_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (TINYSERVE_WORKERS, default 1)")
+    serve.add_argument("--model-store", help="model store folder (TINYSERVE_MODEL_STORE)")
+    serve.add_argument("--device", help="auto | cpu | cuda | cuda:N (TINYSERVE_DEVICE)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    # Workers are separate processes that build their own Settings: pass overrides through the environment.
+    for flag in ("host", "port", "workers", "model_store", "device"):
+        value = getattr(args, flag)
+        if value is not None:
+            os.environ[f"TINYSERVE_{flag.upper()}"] = str(value)
+
+    from service.settings import Settings  # after the environment is final
+
+    settings = Settings()
+    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its metrics here; /metrics sums them (prometheus-client multiprocess mode).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tinyserve-metrics-")
+
+    import uvicorn
+
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,  # our middleware writes one structured line per request
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,186 @@
+"""Dynamic batching: requests for one model that arrive together run as one forward pass.
+
+One long-lived worker thread per model takes whatever is waiting, up to
+``max_batch_size`` items. When it finds a lone request it runs it at once, so an
+idle server adds no latency; when several are waiting (the server is busy) it
+waits up to ``max_batch_delay`` after the oldest arrived for the batch to fill.
+The forward runs off the event loop; results go back through each caller's loop.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from service import metrics
+from service.runtime.errors import DeadlineExceededError, InferenceError, OverloadedError
+
+logger = logging.getLogger("tinyserve.batcher")
+
+ForwardFn = Callable[[Sequence[Any]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class BatchTiming:
+    """Where one request's time went inside the runtime (seconds)."""
+
+    queued: float
+    inference: float
+    batch_size: int
+
+
+@dataclass
+class _WorkItem:
+    payload: Any
+    size: int
+    future: "asyncio.Future[tuple[np.ndarray, BatchTiming]]"
+    loop: asyncio.AbstractEventLoop
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+_STOP = object()
+
+
+class DynamicBatcher:
+    def __init__(
+        self,
+        model_name: str,
+        forward: ForwardFn,
+        *,
+        max_batch_size: int,
+        max_batch_delay_s: float,
+        max_queue_size: int,
+        timeout_s: float,
+    ) -> None:
+        self.model_name = model_name
+        self._forward = forward
+        self.max_batch_size = max_batch_size
+        self.max_batch_delay_s = max_batch_delay_s
+        self.max_queue_size = max_queue_size
+        self.timeout_s = timeout_s
+        self._queue: queue.SimpleQueue[_WorkItem | object] = queue.SimpleQueue()
+        self._queued_items = 0  # += on the event loop, -= on the worker: under _lock
+        self._lock = threading.Lock()
+        self._carry: _WorkItem | None = None
+        self._thread = threading.Thread(target=self._run, name=f"batcher-{model_name}", daemon=True)
+        self._queue_gauge = metrics.QUEUE_DEPTH.labels(model=model_name)
+        self._batch_hist = metrics.BATCH_SIZE.labels(model=model_name)
+        self._infer_hist = metrics.INFERENCE_SECONDS.labels(model=model_name)
+        self._items_counter = metrics.ITEMS_PREDICTED.labels(model=model_name)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish what is queued, then end the worker thread."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    @property
+    def queued_items(self) -> int:
+        return self._queued_items
+
+    async def submit(self, payload: Any, size: int) -> tuple[np.ndarray, BatchTiming]:
+        """Queue ``size`` items; return their probabilities once their batch has run."""
+        with self._lock:
+            if self._queued_items + size > self.max_queue_size:
+                raise OverloadedError(
+                    f"model {self.model_name!r} has {self._queued_items} items queued "
+                    f"(limit {self.max_queue_size}); retry shortly"
+                )
+            self._queued_items += size
+        loop = asyncio.get_running_loop()
+        item = _WorkItem(payload, size, loop.create_future(), loop)
+        self._queue_gauge.inc(size)
+        self._queue.put(item)
+        expiry = loop.call_later(self.timeout_s, _expire, item.future, self.timeout_s)
+        try:
+            return await item.future
+        finally:
+            expiry.cancel()
+
+    # ---- worker thread ----
+
+    def _run(self) -> None:
+        while True:
+            batch = self._collect()
+            if batch is None:
+                return
+            self._execute(batch)
+
+    def _collect(self) -> list[_WorkItem] | None:
+        first = self._carry or self._queue.get()
+        self._carry = None
+        if first is _STOP:
+            return None
+        assert isinstance(first, _WorkItem)
+        batch, rows = [first], first.size
+        deadline = first.enqueued + self.max_batch_delay_s
+        while rows < self.max_batch_size:
+            try:
+                if len(batch) == 1:  # a lone request never waits
+                    nxt = self._queue.get_nowait()
+                else:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                self._queue.put(_STOP)
+                break
+            assert isinstance(nxt, _WorkItem)
+            if rows + nxt.size > self.max_batch_size:
+                self._carry = nxt
+                break
+            batch.append(nxt)
+            rows += nxt.size
+        return batch
+
+    def _execute(self, batch: list[_WorkItem]) -> None:
+        rows = sum(item.size for item in batch)
+        with self._lock:
+            self._queued_items -= rows
+        self._queue_gauge.dec(rows)
+        live = [item for item in batch if not item.future.done()]  # skip expired or cancelled
+        if not live:
+            return
+        started = time.perf_counter()
+        try:
+            probabilities = self._forward([item.payload for item in live])
+        except Exception as exc:
+            logger.exception("forward failed for a batch of %d requests on %s", len(live), self.model_name)
+            error = InferenceError(f"model {self.model_name!r} failed on this batch ({type(exc).__name__})")
+            for item in live:
+                item.loop.call_soon_threadsafe(_set_exception, item.future, error)
+            return
+        elapsed = time.perf_counter() - started
+        live_rows = sum(item.size for item in live)
+        self._batch_hist.observe(live_rows)
+        self._infer_hist.observe(elapsed)
+        self._items_counter.inc(live_rows)
+        offset = 0
+        for item in live:
+            timing = BatchTiming(queued=started - item.enqueued, inference=elapsed, batch_size=live_rows)
+            result = (probabilities[offset : offset + item.size], timing)
+            offset += item.size
+            item.loop.call_soon_threadsafe(_set_result, item.future, result)
+
+
+def _set_result(future: "asyncio.Future[Any]", value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: "asyncio.Future[Any]", error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _expire(future: "asyncio.Future[Any]", timeout_s: float) -> None:
+    _set_exception(future, DeadlineExceededError(f"no answer within the {timeout_s:g} s deadline"))

@@ -1,0 +1,100 @@
+"""Turning images as users send them into MNIST-style 28x28 inputs.
+
+MNIST digits are white on black, cropped to the ink, scaled so the longer side
+is 20 pixels and placed in a 28x28 frame with the ink's centre of mass in the
+middle. Uploads (a drawing on a white canvas, a photo crop, a real MNIST PNG)
+get the same procedure, or the model would see something it was never trained on.
+"""
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from service.runtime.errors import InputTooLargeError, InvalidInputError
+
+ACCEPTED_FORMATS = frozenset({"PNG", "JPEG", "BMP", "GIF", "WEBP", "MPO"})
+MNIST_SIZE = 28
+MNIST_BOX = 20
+# Below this contrast (of 255) between ink and background there is no digit to read.
+MIN_INK_CONTRAST = 40.0
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode PNG/JPEG/BMP/GIF/WebP bytes to a greyscale float32 array, checking size first."""
+    if not data:
+        raise InvalidInputError("the image is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=sorted(ACCEPTED_FORMATS))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise InputTooLargeError(
+                    f"the image is {width}x{height} pixels; at most {max_pixels} pixels are accepted"
+                )
+            image.seek(0)  # first frame of an animation
+            image = ImageOps.exif_transpose(image)  # phone photos carry their rotation in EXIF
+            grey = _to_grey(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputTooLargeError(f"the image declares more than {max_pixels} pixels") from None
+    except UnidentifiedImageError:
+        raise InvalidInputError("not a PNG, JPEG, BMP, GIF or WebP image") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidInputError(f"the image could not be decoded ({exc})") from None
+    return grey
+
+
+def _to_grey(image: Image.Image) -> np.ndarray:
+    """Greyscale, with transparent pixels set to the background the visible ink stands out from."""
+    if image.mode in {"I;16", "I;16B", "I;16L", "I"}:
+        array = np.asarray(image, dtype=np.float32)
+        top = float(array.max()) or 1.0
+        return array * (255.0 / (65535.0 if top > 255 else 255.0))
+    has_alpha = image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info
+    if not has_alpha:
+        return np.asarray(image.convert("L"), dtype=np.float32)
+    rgba = np.asarray(image.convert("LA"), dtype=np.float32)
+    grey, alpha = rgba[..., 0], rgba[..., 1] / 255.0
+    visible = alpha > 0.5
+    ink_is_light = visible.any() and float(grey[visible].mean()) > 127.5
+    background = 0.0 if ink_is_light else 255.0
+    return grey * alpha + background * (1.0 - alpha)
+
+
+def to_mnist(grey: np.ndarray) -> np.ndarray:
+    """The MNIST procedure on a greyscale image of any size; returns uint8 (28, 28)."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if float(np.median(border)) > 127.5:  # dark ink on light paper: make it white on black
+        grey = 255.0 - grey
+        border = 255.0 - border
+    background = float(np.median(border))
+    ink = np.clip(grey - background, 0.0, None)
+    peak = float(ink.max())
+    if peak < MIN_INK_CONTRAST:
+        raise InvalidInputError("the image has no visible ink (it is blank or has too little contrast)")
+    ink *= 255.0 / peak
+    rows, cols = np.nonzero(ink > 0.2 * 255.0)
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    height, width = crop.shape
+    scale = MNIST_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    box = np.asarray(Image.fromarray(crop.astype(np.uint8)).resize(size, Image.Resampling.LANCZOS))
+    return _centre_by_mass(box.astype(np.float32))
+
+
+def _centre_by_mass(box: np.ndarray) -> np.ndarray:
+    height, width = box.shape
+    total = float(box.sum()) or 1.0
+    cy = float((box.sum(axis=1) * np.arange(height)).sum()) / total
+    cx = float((box.sum(axis=0) * np.arange(width)).sum()) / total
+    top = int(np.clip(round(MNIST_SIZE / 2 - cy - 0.5), 0, MNIST_SIZE - height))
+    left = int(np.clip(round(MNIST_SIZE / 2 - cx - 0.5), 0, MNIST_SIZE - width))
+    frame = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    frame[top : top + height, left : left + width] = box
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def image_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
+    return to_mnist(decode_image(data, max_pixels))

@@ -1,0 +1,169 @@
+"""The model registry: which models are configured, their versions, and whether each is ready.
+
+It is the one place that decides "unknown model" (404) versus "not ready" (503).
+"""
+
+import enum
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from artifacts import ArtifactError, ModelManifest, ModelStore
+from artifacts.manifest import Task
+from service import metrics
+from service.runtime.batcher import DynamicBatcher
+from service.runtime.errors import ModelNotFoundError, ModelNotReadyError, UnprocessableInputError
+from service.runtime.runners import DigitRunner, ModelRunner, NameRunner
+
+logger = logging.getLogger("tinyserve.registry")
+
+GOLDEN_TOLERANCE = {"cpu": 1e-4, "cuda": 2e-3}
+
+
+class ModelStatus(enum.StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    max_batch_size: int
+    max_batch_delay_s: float
+    max_queue_size: int
+    timeout_s: float
+
+
+@dataclass
+class ServedModel:
+    name: str
+    pinned_version: int | None
+    versions: list[int] = field(default_factory=list)
+    status: ModelStatus = ModelStatus.LOADING
+    error: str | None = None
+    manifest: ModelManifest | None = None
+    runner: ModelRunner | None = None
+    batcher: DynamicBatcher | None = None
+
+    @property
+    def version(self) -> int | None:
+        return self.manifest.version if self.manifest else self.pinned_version
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        store: ModelStore,
+        selection: dict[str, int | None],
+        device: torch.device,
+        batching: BatchingConfig,
+        max_image_pixels: int,
+    ) -> None:
+        self.store = store
+        self.device = device
+        self.batching = batching
+        self.max_image_pixels = max_image_pixels
+        names = selection or dict.fromkeys(store.model_names())
+        self.models = {name: ServedModel(name, version) for name, version in names.items()}
+        self.loaded = threading.Event()
+
+    # ---- start-up and shutdown ----
+
+    def load_all(self) -> None:
+        """Load, verify and warm up every configured model; a broken one is marked failed."""
+        for served in self.models.values():
+            started = time.perf_counter()
+            try:
+                self._load(served)
+            except (ArtifactError, GoldenMismatchError, TypeError, ValueError) as exc:
+                served.status, served.error = ModelStatus.FAILED, str(exc)
+                logger.error("model %s failed to load: %s", served.name, exc)
+                continue
+            assert served.manifest is not None
+            logger.info(
+                "loaded %s v%d on %s: %d parameters, test accuracy %.2f%%, %.2f s",
+                served.name,
+                served.manifest.version,
+                self.device,
+                served.manifest.parameters,
+                served.manifest.metrics.test_accuracy,
+                time.perf_counter() - started,
+            )
+        self.loaded.set()
+
+    def _load(self, served: ServedModel) -> None:
+        served.versions = self.store.versions(served.name)
+        artifact = self.store.load(served.name, served.pinned_version)
+        runner: ModelRunner
+        if artifact.manifest.task == "image-classification":
+            runner = DigitRunner(artifact, self.device, self.max_image_pixels)
+        else:
+            runner = NameRunner(artifact, self.device)
+        tolerance = GOLDEN_TOLERANCE[self.device.type]
+        error = runner.golden_error()  # also the warm-up
+        if error > tolerance:
+            raise GoldenMismatchError(
+                f"{artifact.path}: golden check failed, max |p - p_trained| = {error:.2e} > {tolerance:g}"
+            )
+        batcher = DynamicBatcher(
+            served.name,
+            runner.forward,
+            max_batch_size=self.batching.max_batch_size,
+            max_batch_delay_s=self.batching.max_batch_delay_s,
+            max_queue_size=self.batching.max_queue_size,
+            timeout_s=self.batching.timeout_s,
+        )
+        batcher.start()
+        served.manifest, served.runner, served.batcher = artifact.manifest, runner, batcher
+        served.status = ModelStatus.READY
+        metrics.MODEL_INFO.labels(
+            name=served.name, version=str(artifact.manifest.version), device=str(self.device)
+        ).set(1)
+
+    def close(self) -> None:
+        for served in self.models.values():
+            if served.batcher is not None:
+                served.batcher.stop()
+
+    # ---- lookups ----
+
+    @property
+    def ready(self) -> bool:
+        return all(served.status is ModelStatus.READY for served in self.models.values())
+
+    def get(self, name: str) -> ServedModel:
+        served = self.models.get(name)
+        if served is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ModelNotFoundError(f"model {name!r} is not served here; served models: {known}")
+        return served
+
+    def ready_model(self, name: str, task: Task) -> tuple[ServedModel, ModelRunner, DynamicBatcher]:
+        served = self.get(name)
+        if served.status is not ModelStatus.READY or served.runner is None or served.batcher is None:
+            detail = f": {served.error}" if served.error else ""
+            raise ModelNotReadyError(f"model {name!r} is {served.status.value}{detail}")
+        if served.runner.task != task:
+            raise UnprocessableInputError(
+                f"model {name!r} is a {served.runner.task} model; this endpoint needs a {task} model"
+            )
+        return served, served.runner, served.batcher
+
+    def default_model(self, task: Task, preferred: str | None) -> str:
+        """The configured default for a task, else its most accurate ready model."""
+        if preferred:
+            return preferred
+        candidates = [
+            s for s in self.models.values() if s.manifest is not None and s.manifest.task == task
+        ]
+        if not candidates:
+            raise ModelNotReadyError(f"no {task} model is ready")
+        best = max(candidates, key=lambda s: s.manifest.metrics.test_accuracy if s.manifest else 0.0)
+        return best.name
+
+
+class GoldenMismatchError(Exception):
+    """The loaded model does not reproduce the outputs recorded at training time."""

@@ -1,0 +1,84 @@
+"""All configuration, from ``TINYSERVE_*`` environment variables (and an optional ``.env``)."""
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+_MODEL_SPEC = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}(:[1-9]\d*)?$")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TINYSERVE_", env_file=".env", extra="ignore")
+
+    model_store: Path = Field(Path("models_store"), description="Root of <model>/<version>/ folders.")
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated models to serve, each NAME or NAME:VERSION; empty = all, highest version.",
+    )
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N (auto = CUDA when available).")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads per worker.")
+    default_digits_model: str | None = Field(None, description="Default for /v1/digits; else the most accurate.")
+    default_names_model: str | None = Field(None, description="Default for /v1/names; else the most accurate.")
+
+    max_batch_size: int = Field(64, ge=1, le=4096, description="Most items run in one forward pass.")
+    max_batch_delay_ms: float = Field(2.0, ge=0, le=1000, description="Longest wait for a batch to fill.")
+    max_queue_size: int = Field(1024, ge=1, description="Items waiting per model before 503s.")
+    request_timeout_s: float = Field(10.0, gt=0, le=600, description="Deadline per request (504 after).")
+
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body (413).")
+    max_images: int = Field(64, ge=1, le=4096, description="Most images per request.")
+    max_names: int = Field(256, ge=1, le=65536, description="Most names per request.")
+    max_image_pixels: int = Field(4096 * 4096, ge=28 * 28, description="Largest decoded image (413).")
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated keys; when set, /v1 needs one."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(True, description="One JSON line per request.")
+
+    @field_validator("models", "api_keys", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: list[str]) -> list[str]:
+        bad = [spec for spec in value if not _MODEL_SPEC.match(spec)]
+        if bad:
+            raise ValueError(f"invalid model spec(s) {bad}: use NAME or NAME:VERSION, e.g. digits-resnet:1")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError(f"device {value!r} must be one of auto, cpu, cuda, cuda:N")
+        return value
+
+    def model_selection(self) -> dict[str, int | None]:
+        """Configured models as name -> pinned version (None = highest)."""
+        selection: dict[str, int | None] = {}
+        for spec in self.models:
+            name, _, version = spec.partition(":")
+            selection[name] = int(version) if version else None
+        return selection
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
