@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import torch
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import FastAPI
 
 from artifacts import ModelStore
 from service import __version__
 from service.api import digits, health, models, names
-from service.api.deps import require_api_key
 from service.api.errors import install_error_handlers
 from service.api.middleware import RequestContextMiddleware
 from service.api.openapi import install_openapi
@@ -78,13 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tinyserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log
-    )
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-    for module in (models, digits, names):
-        v1.include_router(module.router)
-    app.include_router(health.router)
-    app.include_router(v1)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
+    for module in (health, models, digits, names):
+        app.include_router(module.router)
     install_openapi(app, [DigitsPredictRequest, NamesPredictRequest])
     return app

@@ -27,9 +27,7 @@ BATCH_SIZE = Histogram("tinyserve_batch_size", "Items per forward pass.", ["mode
 INFERENCE_SECONDS = Histogram(
     "tinyserve_inference_duration_seconds", "Forward pass time per batch.", ["model"], buckets=LATENCY_BUCKETS
 )
-QUEUE_DEPTH = Gauge(
-    "tinyserve_queue_depth", "Items waiting for a batch.", ["model"], multiprocess_mode="livesum"
-)
+QUEUE_DEPTH = Gauge("tinyserve_queue_depth", "Items waiting for a batch.", ["model"], multiprocess_mode="livesum")
 ITEMS_PREDICTED = Counter("tinyserve_items_predicted", "Items (images, names) predicted.", ["model"])
 MODEL_INFO = Gauge(
     "tinyserve_model_info",

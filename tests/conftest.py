@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-MODELS_STORE = PROJECT_ROOT / "models_store"
+from tests.paths import MODELS_STORE
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 
 from service.api.errors import UnauthorizedError
 from service.runtime.errors import InputTooLargeError
@@ -56,3 +56,12 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise InputTooLargeError(f"request body is over the {limit} byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def v1_router(tag: str) -> APIRouter:
+    """A router for /v1 routes: API keys are checked on every one of them.
+
+    The prefix is given here, not at include time, so each route's own path (which the
+    metrics and access log use as the route label) is the full path.
+    """
+    return APIRouter(prefix="/v1", tags=[tag], dependencies=[Depends(require_api_key)])

@@ -6,10 +6,10 @@ import time
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import File, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import RegistryDep, SettingsDep
+from service.api.deps import RegistryDep, SettingsDep, v1_router
 from service.api.openapi import example_seven_pixels, example_seven_png_base64, json_request_body
 from service.api.parsing import parse_json_body
 from service.api.responses import JSONBytesResponse
@@ -23,7 +23,7 @@ from service.settings import Settings
 TASK = "image-classification"
 UPLOAD_PATH = "/v1/digits/predict/upload"
 
-router = APIRouter(tags=["digits"])
+router = v1_router("digits")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}

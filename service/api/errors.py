@@ -77,9 +77,7 @@ def format_validation_errors(errors: list[dict[str, object]] | list[object], lim
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONBytesResponse:
-    status, kind = next(
-        (v for cls, v in ERROR_STATUS.items() if isinstance(exc, cls)), (500, "internal_error")
-    )
+    status, kind = next((v for cls, v in ERROR_STATUS.items() if isinstance(exc, cls)), (500, "internal_error"))
     headers = {}
     if isinstance(exc, rt.OverloadedError):
         headers["retry-after"] = str(exc.retry_after)

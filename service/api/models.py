@@ -1,12 +1,10 @@
 """Model listing: what is served, which versions exist, and how good each is."""
 
-from fastapi import APIRouter
-
-from service.api.deps import RegistryDep
+from service.api.deps import RegistryDep, v1_router
 from service.api.schemas import ErrorResponse, ModelInfo, ModelList
 from service.runtime.registry import ModelRegistry, ServedModel
 
-router = APIRouter(tags=["models"])
+router = v1_router("models")
 
 
 def model_info(served: ServedModel, registry: ModelRegistry) -> ModelInfo:

@@ -3,9 +3,9 @@
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
-from service.api.deps import RegistryDep, SettingsDep
+from service.api.deps import RegistryDep, SettingsDep, v1_router
 from service.api.openapi import json_request_body
 from service.api.parsing import parse_json_body
 from service.api.responses import JSONBytesResponse
@@ -16,7 +16,7 @@ from service.runtime.runners import NameRunner, top_k
 
 TASK = "text-classification"
 
-router = APIRouter(tags=["names"])
+router = v1_router("names")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}

@@ -26,9 +26,7 @@ def install_openapi(app: FastAPI, request_models: list[type[BaseModel]]) -> None
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         _, definitions = models_json_schema(
             [(m, "validation") for m in request_models], ref_template="#/components/schemas/{model}"
         )

@@ -17,7 +17,8 @@ class DigitImage(_Request):
     """Exactly one of ``pixels`` or ``image_base64``."""
 
     pixels: PixelGrid | None = Field(
-        None, description="28 rows of 28 integers 0..255, white digit on black (MNIST convention), used as is."
+        None,
+        description="28 rows of 28 integers 0..255, white digit on black (MNIST convention), used as is.",
     )
     image_base64: str | None = Field(
         None,

@@ -156,9 +156,7 @@ class ModelRegistry:
         """The configured default for a task, else its most accurate ready model."""
         if preferred:
             return preferred
-        candidates = [
-            s for s in self.models.values() if s.manifest is not None and s.manifest.task == task
-        ]
+        candidates = [s for s in self.models.values() if s.manifest is not None and s.manifest.task == task]
         if not candidates:
             raise ModelNotReadyError(f"no {task} model is ready")
         best = max(candidates, key=lambda s: s.manifest.metrics.test_accuracy if s.manifest else 0.0)

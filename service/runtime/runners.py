@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from artifacts import GoldenSamples, ImagePreprocessing, LoadedArtifact, TextPreprocessing
+from artifacts import ImagePreprocessing, LoadedArtifact, TextPreprocessing
 from artifacts.manifest import Task
 from artifacts.text import encode_names, fold_name, has_letter
 from service.runtime.errors import UnprocessableInputError
@@ -156,6 +156,4 @@ def top_k(probabilities: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
     """Per row, the k most probable (class index, probability), highest first."""
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     picked = np.take_along_axis(probabilities, order, axis=1)
-    return [
-        list(zip(idx, p, strict=True)) for idx, p in zip(order.tolist(), picked.tolist(), strict=True)
-    ]
+    return [list(zip(idx, p, strict=True)) for idx, p in zip(order.tolist(), picked.tolist(), strict=True)]

@@ -1,0 +1,92 @@
+"""The real app over the committed models, in-process through httpx.ASGITransport."""
+
+import asyncio
+import base64
+import io
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from PIL import Image
+
+from artifacts import ModelStore
+from service.app import create_app
+from service.settings import Settings
+from tests.paths import MODELS_STORE
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """Start the app's lifespan, wait until every model has loaded, yield an httpx client."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        registry = app.state.registry
+        for _ in range(600):
+            if registry.loaded.is_set():
+                break
+            await asyncio.sleep(0.05)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tinyserve.test") as client:
+            yield app, client
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"model_store": MODELS_STORE, "device": "cpu", "access_log": False, **overrides}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+async def served() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with running_app(make_settings()) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+async def client(served: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return served[1]
+
+
+@pytest.fixture(scope="session")
+def app(served: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
+    return served[0]
+
+
+@pytest.fixture(scope="session")
+def committed_models() -> list[str]:
+    return ModelStore(MODELS_STORE).model_names()
+
+
+@pytest.fixture(scope="session")
+def golden_digits() -> list[tuple[np.ndarray, int]]:
+    """Real MNIST digits that ship inside the committed artifact, with the label the model gives them."""
+    artifact = ModelStore(MODELS_STORE).load("digits-resnet")
+    assert artifact.golden.pixels is not None
+    labels = artifact.golden.probabilities.argmax(dim=1).tolist()
+    return list(zip(artifact.golden.pixels.numpy(), labels, strict=True))
+
+
+def png_bytes(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+ImageMaker = Callable[[np.ndarray], bytes]
+
+
+@pytest.fixture
+def tmp_store(tmp_path: Path) -> Path:
+    """A writable copy of the committed store, for tests that break artifacts."""
+    target = tmp_path / "models_store"
+    shutil.copytree(MODELS_STORE, target, ignore=shutil.ignore_patterns("*.png"))
+    return target

@@ -1,0 +1,130 @@
+"""DynamicBatcher on its own, with a forward function we control."""
+
+import asyncio
+import threading
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+
+from service.runtime.batcher import DynamicBatcher
+from service.runtime.errors import DeadlineExceededError, InferenceError, OverloadedError
+
+pytestmark = pytest.mark.asyncio
+
+
+class SlowIdentity:
+    """Returns each payload's rows as probabilities; can be held back or made to fail."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.batches: list[int] = []
+        self.fail_next = False
+
+    def __call__(self, payloads: Sequence[np.ndarray]) -> np.ndarray:
+        self.gate.wait(5)
+        self.batches.append(sum(len(p) for p in payloads))
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("boom")
+        return np.concatenate(payloads).astype(np.float32)
+
+
+@pytest.fixture
+def forward() -> SlowIdentity:
+    return SlowIdentity()
+
+
+@pytest.fixture
+def batcher(forward: SlowIdentity) -> Iterator[DynamicBatcher]:
+    b = DynamicBatcher("test", forward, max_batch_size=8, max_batch_delay_s=0.002, max_queue_size=16, timeout_s=2)
+    b.start()
+    yield b
+    forward.gate.set()
+    b.stop()
+
+
+def rows(*values: float) -> np.ndarray:
+    return np.array([[v] for v in values], dtype=np.float32)
+
+
+async def test_each_caller_gets_its_own_rows(batcher: DynamicBatcher, forward: SlowIdentity) -> None:
+    forward.gate.clear()
+    first = asyncio.ensure_future(batcher.submit(rows(0), 1))
+    await asyncio.sleep(0.05)  # the worker now holds request 0 at the gate
+    calls = [batcher.submit(rows(*range(i, i + 2)), 2) for i in range(1, 7, 2)]
+    pending = asyncio.gather(*calls)
+    await asyncio.sleep(0.05)
+    forward.gate.set()
+    results = [await first, *await pending]
+    assert [r[0].ravel().tolist() for r in results] == [[0], [1, 2], [3, 4], [5, 6]]
+    assert forward.batches == [1, 6]
+    assert results[1][1].batch_size == 6
+
+
+async def test_lone_request_does_not_wait_for_the_batch_delay(forward: SlowIdentity) -> None:
+    b = DynamicBatcher("lone", forward, max_batch_size=8, max_batch_delay_s=1.0, max_queue_size=16, timeout_s=5)
+    b.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await b.submit(rows(1), 1)
+        assert loop.time() - started < 0.5
+    finally:
+        b.stop()
+
+
+async def test_batches_never_exceed_the_limit(batcher: DynamicBatcher, forward: SlowIdentity) -> None:
+    forward.gate.clear()
+    calls = [batcher.submit(rows(*([i] * 3)), 3) for i in range(5)]
+    pending = asyncio.gather(*calls)
+    await asyncio.sleep(0.05)
+    forward.gate.set()
+    await pending
+    assert max(forward.batches) <= 8
+    assert sum(forward.batches) == 15
+
+
+async def test_full_queue_is_refused_at_once(batcher: DynamicBatcher, forward: SlowIdentity) -> None:
+    forward.gate.clear()
+    # One batch of 8 is held at the gate inside the forward; two more fill the queue of 16.
+    accepted = [asyncio.ensure_future(batcher.submit(rows(*([0] * 8)), 8))]
+    await asyncio.sleep(0.05)
+    accepted += [asyncio.ensure_future(batcher.submit(rows(*([0] * 8)), 8)) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    with pytest.raises(OverloadedError, match="limit 16"):
+        await batcher.submit(rows(1), 1)
+    forward.gate.set()
+    await asyncio.gather(*accepted)
+    assert batcher.queued_items == 0
+    await batcher.submit(rows(1), 1)  # recovered
+
+
+async def test_deadline_gives_up_and_frees_the_slot(forward: SlowIdentity) -> None:
+    b = DynamicBatcher("slow", forward, max_batch_size=8, max_batch_delay_s=0, max_queue_size=4, timeout_s=0.1)
+    b.start()
+    try:
+        forward.gate.clear()
+        blocker = asyncio.ensure_future(b.submit(rows(0), 1))
+        await asyncio.sleep(0.02)
+        with pytest.raises(DeadlineExceededError):
+            await b.submit(rows(1, 2, 3), 3)
+        with pytest.raises(DeadlineExceededError):
+            await blocker
+        forward.gate.set()
+        await asyncio.sleep(0.05)
+        assert b.queued_items == 0
+        result, _ = await b.submit(rows(7), 1)
+        assert result.ravel().tolist() == [7]
+        assert 3 not in forward.batches, "the expired request must not have run"
+    finally:
+        b.stop()
+
+
+async def test_a_failing_batch_fails_only_its_requests(batcher: DynamicBatcher, forward: SlowIdentity) -> None:
+    forward.fail_next = True
+    with pytest.raises(InferenceError, match="failed on this batch"):
+        await batcher.submit(rows(1), 1)
+    result, _ = await batcher.submit(rows(2), 1)
+    assert result.ravel().tolist() == [2]

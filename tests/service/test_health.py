@@ -1,0 +1,36 @@
+import httpx
+import pytest
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_live(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "alive"}
+
+
+async def test_ready_lists_every_committed_model(client: httpx.AsyncClient, committed_models: list[str]) -> None:
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "models": dict.fromkeys(committed_models, "ready")}
+
+
+async def test_metrics_exposes_the_documented_families(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/names/predict", json={"names": ["Rossi"]})
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    for family in (
+        "tinyserve_requests_total",
+        "tinyserve_request_duration_seconds_bucket",
+        "tinyserve_batch_size_bucket",
+        "tinyserve_inference_duration_seconds_bucket",
+        "tinyserve_queue_depth",
+        "tinyserve_items_predicted_total",
+        "tinyserve_model_info",
+    ):
+        assert family in text, family
+    assert 'tinyserve_requests_total{method="POST",route="/v1/names/predict",status="200"}' in text
+    assert 'tinyserve_model_info{device="cpu",name="names-gru",version="1"} 1.0' in text

@@ -1,0 +1,41 @@
+import httpx
+import pytest
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_list_models(client: httpx.AsyncClient, committed_models: list[str]) -> None:
+    response = await client.get("/v1/models")
+    assert response.status_code == 200
+    models = response.json()["models"]
+    assert sorted(m["name"] for m in models) == committed_models
+    for info in models:
+        assert info["status"] == "ready"
+        assert info["version"] in info["versions"]
+        assert info["device"] == "cpu"
+        assert info["parameters"] > 0
+        assert 0 < info["metrics"]["test_accuracy"] <= 100
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "n_labels"),
+    [("digits-resnet", "image-classification", 10), ("names-gru", "text-classification", 18)],
+)
+async def test_get_model(client: httpx.AsyncClient, name: str, task: str, n_labels: int) -> None:
+    response = await client.get(f"/v1/models/{name}")
+    assert response.status_code == 200
+    info = response.json()
+    assert info["name"] == name
+    assert info["task"] == task
+    assert info["architecture"] == name
+    assert len(info["labels"]) == n_labels
+    assert info["metrics"]["test_size"] in {10000, 6700}
+
+
+async def test_unknown_model_is_404_envelope(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/models/nope")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["type"] == "model_not_found"
+    assert "'nope'" in error["message"] and "names-gru" in error["message"]
+    assert error["request_id"] == response.headers["x-request-id"]
