@@ -1,0 +1,44 @@
+# One command set for people, CI and hooks. `make serve` and `make test` work on a fresh clone.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DATA_DIR ?= ../shared/data
+
+.PHONY: venv serve test lint format typecheck check-deploy train-all evaluate bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $@
+
+serve: venv  ## serve the committed models on http://127.0.0.1:8000
+	$(BIN)/tinyserve serve
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: venv
+	$(BIN)/mypy
+
+check-deploy: venv
+	PATH=$(abspath $(BIN)):$$PATH bash scripts/check_deploy.sh
+
+test: venv lint typecheck  ## the whole suite; CI runs exactly this
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+
+train-all: venv  ## retrain every committed artifact (about an hour on 2 cores)
+	TINYSERVE_DATA_DIR=$(DATA_DIR) PYTHON=$(BIN)/python bash scripts/train_all.sh
+
+evaluate: venv  ## recompute every committed model's test accuracy
+	$(BIN)/python -m training.evaluate models_store/*/* --data-dir $(DATA_DIR)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
