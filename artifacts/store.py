@@ -5,7 +5,7 @@ they are parsed; nothing here unpickles anything.
 """
 
 import hashlib
-import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from nets import build_model
 
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.safetensors"
+VERSION_PATTERN = re.compile(r"^[1-9][0-9]*$")
 
 
 def sha256_file(path: Path) -> str:
@@ -127,7 +128,9 @@ class ModelStore:
 
     def versions(self, name: str) -> list[int]:
         folder = self._model_dir(name)
-        return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+        # ASCII digits without a leading zero only: "²".isdigit() is true but int() rejects it,
+        # and "01" would resolve to a folder named "1".
+        return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and VERSION_PATTERN.match(p.name))
 
     def resolve(self, name: str, version: int | None = None) -> Path:
         """The folder of ``version``, or of the highest version when none is pinned."""

@@ -23,7 +23,8 @@ class DigitsMLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        logits: torch.Tensor = self.layers(x)
+        return logits
 
 
 class DigitsCNN(nn.Module):
@@ -39,7 +40,8 @@ class DigitsCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(F.max_pool2d(self.conv1(x), 2))
         x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        return self.fc(self.dropout(x.flatten(1)))
+        logits: torch.Tensor = self.fc(self.dropout(x.flatten(1)))
+        return logits
 
 
 class InceptionA(nn.Module):
@@ -80,7 +82,8 @@ class DigitsInception(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.incep1(F.relu(F.max_pool2d(self.conv1(x), 2)))
         x = self.incep2(F.relu(F.max_pool2d(self.conv2(x), 2)))
-        return self.fc(self.dropout(x.flatten(1)))
+        logits: torch.Tensor = self.fc(self.dropout(x.flatten(1)))
+        return logits
 
 
 class ResidualBlock(nn.Module):
@@ -110,4 +113,5 @@ class DigitsResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.res1(F.relu(F.max_pool2d(self.conv1(x), 2)))
         x = self.res2(F.relu(F.max_pool2d(self.conv2(x), 2)))
-        return self.fc(self.dropout(x.flatten(1)))
+        logits: torch.Tensor = self.fc(self.dropout(x.flatten(1)))
+        return logits

@@ -41,4 +41,5 @@ class NamesGRU(nn.Module):
         _, hidden = self.gru(packed)
         # hidden: (num_layers * 2, N, H); the last layer's forward and backward states.
         last = torch.cat([hidden[-2], hidden[-1]], dim=1)
-        return self.fc(self.dropout(last))
+        logits: torch.Tensor = self.fc(self.dropout(last))
+        return logits

@@ -2,6 +2,8 @@
 
 import argparse
 import random
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +86,9 @@ def main(argv: list[str] | None = None) -> None:
         architecture, arch_args = f"digits-{args.arch}", {"dropout": args.dropout}
         val, test = task.eval_batches(splits.val), task.eval_batches(splits.test)
     else:
-        splits_n = load_names(args.train_csv, args.test_csv, seed=args.seed, val_fraction=args.val_fraction, limit=args.limit)
+        splits_n = load_names(
+            args.train_csv, args.test_csv, seed=args.seed, val_fraction=args.val_fraction, limit=args.limit
+        )
         task = NamesTask(splits_n, args.batch_size, args.seed)
         architecture = "names-gru"
         arch_args = {
@@ -118,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         store=ModelStore(args.store),
         version=args.version,
         config=config,
+        # the arguments this run really got, also when main() is called from Python
+        command=shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]),
     )
 
 

@@ -20,7 +20,9 @@ def normalise(pixels: torch.Tensor, prep: ImagePreprocessing) -> torch.Tensor:
     return ((pixels.float() / 255.0 - prep.mean) / prep.std).unsqueeze(1)
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator, degrees: float, shift: float, scale: float) -> torch.Tensor:
+def random_affine(
+    images: torch.Tensor, generator: torch.Generator, degrees: float, shift: float, scale: float
+) -> torch.Tensor:
     """Rotate, scale and shift a whole batch of [0, 1] images at once (one grid_sample call)."""
     n = images.shape[0]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 # A batch is (model inputs, labels); the model is called as model(*inputs).
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
@@ -49,7 +49,9 @@ def autocast_for(device: torch.device) -> "torch.autocast | nullcontext[None]":
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, batches: Iterable[Batch], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def predict_logits(
+    model: nn.Module, batches: Iterable[Batch], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Concatenated float32 logits and labels over ``batches``, on the CPU."""
     model.eval()
     all_logits, all_labels = [], []
@@ -77,14 +79,22 @@ def fit(
     total_steps = config.epochs * config.steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(total_steps, 1))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=max(total_steps, 1)
+    )
     result, best_state = FitResult(), copy.deepcopy(model.state_dict())
     started, step = time.perf_counter(), 0
     for epoch in range(1, config.epochs + 1):
         model.train()
         seen = correct = 0
         loss_sum = 0.0
-        bar = tqdm(train_batches(epoch), total=config.steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
+        bar = tqdm(
+            train_batches(epoch),
+            total=config.steps_per_epoch,
+            desc=f"epoch {epoch}/{config.epochs}",
+            leave=False,
+            mininterval=1.0,
+        )
         for inputs, labels in bar:
             if step >= total_steps:
                 break
@@ -93,7 +103,7 @@ def fit(
                 logits = model(*inputs)
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             scheduler.step()
             step += 1

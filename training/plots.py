@@ -48,9 +48,21 @@ def save_confusion_matrix(matrix: torch.Tensor, labels: list[str], title: str, d
     ax.set_xticks(range(len(labels)), labels, rotation=90)
     ax.set_yticks(range(len(labels)), labels)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    for (row, col), count in zip(torch.cartesian_prod(torch.arange(len(labels)), torch.arange(len(labels))).tolist(), matrix.flatten().tolist(), strict=True):
+    for (row, col), count in zip(
+        torch.cartesian_prod(torch.arange(len(labels)), torch.arange(len(labels))).tolist(),
+        matrix.flatten().tolist(),
+        strict=True,
+    ):
         if count:
-            ax.text(col, row, str(count), ha="center", va="center", fontsize=6, color="white" if rates[row, col] > 0.5 else "black")
+            ax.text(
+                col,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if rates[row, col] > 0.5 else "black",
+            )
     fig.tight_layout()
     path = directory / CONFUSION_MATRIX_FILE
     fig.savefig(path, dpi=80)

@@ -1,8 +1,6 @@
 """Train a task's model, measure it on the test set and write a new artifact version."""
 
 import platform
-import shlex
-import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -20,9 +18,10 @@ from training.plots import confusion_matrix, save_confusion_matrix, save_learnin
 
 
 class TrainingTask(Protocol):
-    task: Task
-    preprocessing: ImagePreprocessing | TextPreprocessing
-
+    @property
+    def task(self) -> Task: ...
+    @property
+    def preprocessing(self) -> ImagePreprocessing | TextPreprocessing: ...
     @property
     def labels(self) -> list[str]: ...
     @property
@@ -58,6 +57,7 @@ def train_and_publish(
     store: ModelStore,
     version: int | None,
     config: dict[str, Any],
+    command: str,
 ) -> Path:
     model = build_model(architecture, **architecture_args).to(device)
     val_list, test_list = list(val_batches), list(test_batches)
@@ -83,7 +83,7 @@ def train_and_publish(
         preprocessing=task.preprocessing,
         metrics=metrics,
         training=TrainingRecord(
-            command=shlex.join(["python", "-m", "training", *sys.argv[1:]]),
+            command=command,
             config=config,
             device=str(device),
             seconds=round(result.seconds, 1),
@@ -101,6 +101,8 @@ def train_and_publish(
     save_learning_curve(result.history, title, directory)
     matrix = confusion_matrix(predicted, test_labels, len(task.labels))
     save_confusion_matrix(matrix, task.labels, f"{name} v{version} on the test set", directory)
-    print(f"wrote {directory}: val {metrics.val_accuracy:.2f}% test {metrics.test_accuracy:.2f}% "
-          f"({metrics.test_size} test rows, {result.seconds:.0f} s)")
+    print(
+        f"wrote {directory}: val {metrics.val_accuracy:.2f}% test {metrics.test_accuracy:.2f}% "
+        f"({metrics.test_size} test rows, {result.seconds:.0f} s)"
+    )
     return directory

@@ -1,0 +1,71 @@
+"""Surname folding and encoding shared by training and serving."""
+
+import pytest
+import torch
+
+from artifacts.text import PAD_INDEX, UNKNOWN_INDEX, VOCABULARY, encode_names, fold_name, has_letter
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("Müller", "muller"),
+        ("MÜLLER", "muller"),
+        ("Nguyễn", "nguyen"),
+        ("Иванов", "ivanov"),
+        ("Dvořák", "dvorak"),
+        ("O'Neill", "o'neill"),
+        ("  Nakamura  ", "nakamura"),
+        ("NAKAMURA", "nakamura"),
+        ("nakamura", "nakamura"),
+        # anyascii transliterates upsilon as "y", so the Greek spelling does NOT fold to the
+        # "papadopoulos" that the (ASCII) training data uses.
+        ("Παπαδόπουλος", "papadopoylos"),
+        ("", ""),
+    ],
+)
+def test_fold_name(raw: str, folded: str) -> None:
+    assert fold_name(raw) == folded
+
+
+def test_folding_is_idempotent() -> None:
+    for raw in ["Müller", "Иванов", "Παπαδόπουλος", "  Dvořák "]:
+        assert fold_name(fold_name(raw)) == fold_name(raw)
+
+
+@pytest.mark.parametrize(("folded", "expected"), [("ivanov", True), ("o'neill", True), ("'- ", False), ("", False)])
+def test_has_letter(folded: str, expected: bool) -> None:
+    assert has_letter(folded) is expected
+
+
+def test_encode_names_pads_to_the_longest_name() -> None:
+    tokens, lengths = encode_names(["ab", "abcd", "a"])
+    assert tokens.dtype == lengths.dtype == torch.int64
+    assert lengths.tolist() == [2, 4, 1]
+    a, b, c, d = (VOCABULARY.index(ch) + 2 for ch in "abcd")
+    assert tokens.tolist() == [[a, b, PAD_INDEX, PAD_INDEX], [a, b, c, d], [a, PAD_INDEX, PAD_INDEX, PAD_INDEX]]
+
+
+def test_vocabulary_indices_start_after_pad_and_unknown() -> None:
+    tokens, _ = encode_names([VOCABULARY])
+    assert tokens.tolist() == [list(range(2, len(VOCABULARY) + 2))]
+
+
+@pytest.mark.parametrize("name", ["lysansky,", "x9", "a.b"])
+def test_characters_outside_the_vocabulary_map_to_unknown(name: str) -> None:
+    tokens, lengths = encode_names([name])
+    assert lengths.tolist() == [len(name)]
+    for ch, token in zip(name, tokens[0].tolist(), strict=True):
+        assert (token == UNKNOWN_INDEX) is (ch not in VOCABULARY)
+
+
+def test_empty_name_becomes_one_unknown_token() -> None:
+    tokens, lengths = encode_names(["", "ab"])
+    assert lengths.tolist() == [1, 2]
+    assert tokens[0].tolist() == [UNKNOWN_INDEX, PAD_INDEX]
+
+
+def test_empty_batch() -> None:
+    tokens, lengths = encode_names([])
+    assert tokens.shape == (0, 1)
+    assert lengths.shape == (0,)
