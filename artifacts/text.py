@@ -18,8 +18,13 @@ MAX_NAME_LENGTH = 64
 
 
 def fold_name(raw: str) -> str:
-    """Strip, transliterate to ASCII and lower-case a surname (rule ``anyascii-lower-v1``)."""
-    return anyascii(raw.strip()).strip().lower()
+    """Strip, lower-case and transliterate a surname to ASCII (rule ``anyascii-lower-v1``).
+
+    anyascii spells Greek letter by letter, so the digraph "ου" would come out as
+    "oy"; Greek surnames are written with "ou" in Latin (Papadopoulos, the spelling
+    the training data uses), so that one digraph is mapped first.
+    """
+    return anyascii(raw.strip().lower().replace("ου", "ou").replace("ού", "ou")).strip().lower()
 
 
 def has_letter(folded: str) -> bool:

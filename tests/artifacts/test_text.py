@@ -18,9 +18,10 @@ from artifacts.text import PAD_INDEX, UNKNOWN_INDEX, VOCABULARY, encode_names, f
         ("  Nakamura  ", "nakamura"),
         ("NAKAMURA", "nakamura"),
         ("nakamura", "nakamura"),
-        # anyascii transliterates upsilon as "y", so the Greek spelling does NOT fold to the
-        # "papadopoulos" that the (ASCII) training data uses.
-        ("Παπαδόπουλος", "papadopoylos"),
+        # anyascii alone spells the digraph "ου" as "oy"; fold_name maps it to the "ou"
+        # that Greek surnames use in Latin (and the training data uses).
+        ("Παπαδόπουλος", "papadopoulos"),
+        ("ΓΕΩΡΓΊΟΥ", "georgiou"),
         ("", ""),
     ],
 )
