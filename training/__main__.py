@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     names.add_argument("--test-csv", type=Path, default=Path("data/names/names_test.csv"))
     names.add_argument("--val-fraction", type=float, default=0.1)
     names.add_argument("--embedding-dim", type=int, default=64)
+    names.add_argument("--embedding-dropout", type=float, default=0.0, help="drop whole characters")
     names.add_argument("--hidden-size", type=int, default=128)
     names.add_argument("--layers", type=int, default=2)
     common_arguments(names, epochs=20, lr=3e-3, batch_size=64)
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             "hidden_size": args.hidden_size,
             "num_layers": args.layers,
             "dropout": args.dropout,
+            "embedding_dropout": args.embedding_dropout,
         }
         val, test = task.eval_batches(splits_n.val), task.eval_batches(splits_n.test)
         splits = splits_n  # type: ignore[assignment]

@@ -64,9 +64,7 @@ def read_names_csv(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def load_names(
-    train_csv: Path, test_csv: Path, *, seed: int, val_fraction: float, limit: int | None
-) -> NameSplits:
+def load_names(train_csv: Path, test_csv: Path, *, seed: int, val_fraction: float, limit: int | None) -> NameSplits:
     """Labels come from the training file; a stratified ``val_fraction`` of it is held out."""
     train_rows, test_rows = read_names_csv(train_csv), read_names_csv(test_csv)
     labels = sorted({label for _, label in train_rows})

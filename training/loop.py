@@ -79,9 +79,7 @@ def fit(
     total_steps = config.epochs * config.steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=max(total_steps, 1)
-    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(total_steps, 1))
     result, best_state = FitResult(), copy.deepcopy(model.state_dict())
     started, step = time.perf_counter(), 0
     for epoch in range(1, config.epochs + 1):

@@ -3,12 +3,14 @@
 import base64
 import binascii
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import File, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from artifacts.manifest import Task
 from service.api.deps import RegistryDep, SettingsDep, v1_router
 from service.api.openapi import example_seven_pixels, example_seven_png_base64, json_request_body
 from service.api.parsing import parse_json_body
@@ -20,7 +22,7 @@ from service.runtime.registry import ModelRegistry
 from service.runtime.runners import DigitRunner, top_k
 from service.settings import Settings
 
-TASK = "image-classification"
+TASK: Task = "image-classification"
 UPLOAD_PATH = "/v1/digits/predict/upload"
 
 router = v1_router("digits")
@@ -85,7 +87,7 @@ async def _predict(
     request: Request,
     registry: ModelRegistry,
     settings: Settings,
-    images: list[DigitImage] | list[bytes],
+    images: Sequence[DigitImage | bytes],
     k: int,
     model: str | None,
 ) -> JSONBytesResponse:
@@ -115,7 +117,7 @@ async def _predict(
     return JSONBytesResponse(body, headers={"server-timing": server_timing(preprocess_s, timing)})
 
 
-def _prepare_encoded(runner: DigitRunner, images: list[DigitImage] | list[bytes]) -> np.ndarray:
+def _prepare_encoded(runner: DigitRunner, images: Sequence[DigitImage | bytes]) -> np.ndarray:
     arrays = []
     for i, image in enumerate(images):
         try:

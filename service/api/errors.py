@@ -5,7 +5,8 @@ including FastAPI's own validation errors and Starlette's 404 / 405.
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -55,18 +56,15 @@ def error_response(
     status: int, kind: str, message: str, request_id: str | None, headers: Mapping[str, str] | None = None
 ) -> JSONBytesResponse:
     body = {"error": {"type": kind, "message": message, "request_id": request_id}}
-    response = JSONBytesResponse(body, status_code=status, headers=dict(headers or {}))
-    if request_id:
-        response.headers["x-request-id"] = request_id
-    return response
+    # X-Request-ID is added by the middleware, on this response as on every other.
+    return JSONBytesResponse(body, status_code=status, headers=dict(headers or {}))
 
 
-def format_validation_errors(errors: list[dict[str, object]] | list[object], limit: int = 5) -> str:
+def format_validation_errors(errors: Sequence[Mapping[str, Any]], limit: int = 5) -> str:
     """'images[0].pixels[3][5]: Input should be less than or equal to 255; ...'"""
     parts = []
     for error in errors[:limit]:
-        assert isinstance(error, dict)
-        loc = [p for p in error.get("loc", ()) if p != "body"]  # type: ignore[attr-defined]
+        loc = [p for p in error.get("loc", ()) if p != "body"]
         path = ""
         for part in loc:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))

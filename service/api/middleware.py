@@ -51,8 +51,7 @@ class RequestContextMiddleware:
                     f"request body of {declared} bytes is over the {self.max_body_bytes} byte limit",
                     request_id,
                 )
-                await response(scope, receive, send)
-                status = 413
+                await response(scope, receive, send_with_id)
                 return
             await self.app(scope, self._limited(receive), send_with_id)
         finally:

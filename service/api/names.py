@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import Request
 
+from artifacts.manifest import Task
 from service.api.deps import RegistryDep, SettingsDep, v1_router
 from service.api.openapi import json_request_body
 from service.api.parsing import parse_json_body
@@ -14,7 +15,7 @@ from service.api.timing import server_timing
 from service.runtime.errors import UnprocessableInputError
 from service.runtime.runners import NameRunner, top_k
 
-TASK = "text-classification"
+TASK: Task = "text-classification"
 
 router = v1_router("names")
 

@@ -35,8 +35,7 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                     f"the image is {width}x{height} pixels; at most {max_pixels} pixels are accepted"
                 )
             image.seek(0)  # first frame of an animation
-            image = ImageOps.exif_transpose(image)  # phone photos carry their rotation in EXIF
-            grey = _to_grey(image)
+            grey = _to_grey(ImageOps.exif_transpose(image))  # phone photos carry their rotation in EXIF
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputTooLargeError(f"the image declares more than {max_pixels} pixels") from None
     except UnidentifiedImageError:
@@ -60,17 +59,18 @@ def _to_grey(image: Image.Image) -> np.ndarray:
     visible = alpha > 0.5
     ink_is_light = visible.any() and float(grey[visible].mean()) > 127.5
     background = 0.0 if ink_is_light else 255.0
-    return grey * alpha + background * (1.0 - alpha)
+    blended: np.ndarray = grey * alpha + background * (1.0 - alpha)
+    return blended
 
 
 def to_mnist(grey: np.ndarray) -> np.ndarray:
     """The MNIST procedure on a greyscale image of any size; returns uint8 (28, 28)."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    if float(np.median(border)) > 127.5:  # dark ink on light paper: make it white on black
+    if float(np.median(_border(grey))) > 127.5:  # dark ink on light paper: make it white on black
         grey = 255.0 - grey
-        border = 255.0 - border
-    background = float(np.median(border))
-    ink = np.clip(grey - background, 0.0, None)
+    ink = grey - _border_plane(grey)  # photos are lit unevenly: remove the paper's gradient
+    residual = _border(ink)
+    noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    ink = np.clip(ink - 3.0 * noise, 0.0, None)  # paper grain and sensor noise are not ink
     peak = float(ink.max())
     if peak < MIN_INK_CONTRAST:
         raise InvalidInputError("the image has no visible ink (it is blank or has too little contrast)")
@@ -82,6 +82,21 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     box = np.asarray(Image.fromarray(crop.astype(np.uint8)).resize(size, Image.Resampling.LANCZOS))
     return _centre_by_mass(box.astype(np.float32))
+
+
+def _border(image: np.ndarray) -> np.ndarray:
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+
+
+def _border_plane(image: np.ndarray) -> np.ndarray:
+    """Least-squares plane a + b*x + c*y through the border pixels: the background's light."""
+    height, width = image.shape
+    ys, xs = np.mgrid[0:height, 0:width]
+    bx, by = _border(xs).astype(np.float64), _border(ys).astype(np.float64)
+    design = np.stack([np.ones_like(bx), bx, by], axis=1)
+    coef, *_ = np.linalg.lstsq(design, _border(image).astype(np.float64), rcond=None)
+    plane: np.ndarray = (coef[0] + coef[1] * xs + coef[2] * ys).astype(np.float32)
+    return plane
 
 
 def _centre_by_mass(box: np.ndarray) -> np.ndarray:

@@ -16,12 +16,9 @@ from torch import nn
 
 from artifacts import ImagePreprocessing, LoadedArtifact, TextPreprocessing
 from artifacts.manifest import Task
-from artifacts.text import encode_names, fold_name, has_letter
+from artifacts.text import FOLDING_RULE, encode_names, fold_name, has_letter
 from service.runtime.errors import UnprocessableInputError
 from service.runtime.imaging import image_to_mnist
-
-# Below this batch size oneDNN's convolution costs more than it saves on small CNNs.
-MKLDNN_MIN_BATCH = 32
 
 
 class ModelRunner(ABC):
@@ -62,7 +59,8 @@ class _NormalisedSoftmax(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.unsqueeze(1).float() * self.scale - self.shift
-        return self.model(x).softmax(dim=1)
+        logits: torch.Tensor = self.model(x)
+        return logits.softmax(dim=1)
 
 
 class DigitRunner(ModelRunner):
@@ -86,8 +84,9 @@ class DigitRunner(ModelRunner):
     def forward(self, payloads: Sequence[np.ndarray]) -> np.ndarray:
         batch = payloads[0] if len(payloads) == 1 else np.concatenate(payloads)
         pixels = torch.from_numpy(batch).to(self.device)
-        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=len(batch) >= MKLDNN_MIN_BATCH):
-            return self._module(pixels).float().cpu().numpy()
+        with torch.inference_mode():
+            probabilities: np.ndarray = self._module(pixels).float().cpu().numpy()
+        return probabilities
 
     def golden_payload(self) -> np.ndarray:
         assert self.golden.pixels is not None, "image artifacts store golden pixels"
@@ -102,6 +101,11 @@ class NameRunner(ModelRunner):
         prep = artifact.manifest.preprocessing
         if not isinstance(prep, TextPreprocessing):
             raise TypeError(f"{artifact.path}: a text model needs text preprocessing")
+        if prep.folding != FOLDING_RULE:
+            raise ValueError(
+                f"{artifact.path}: trained with name folding {prep.folding!r} but this server folds with "
+                f"{FOLDING_RULE!r}; retrain the model or serve it with a matching tinyserve version"
+            )
         self.preprocessing = prep
         self._model = artifact.model.to(device).eval()
 
@@ -130,7 +134,8 @@ class NameRunner(ModelRunner):
         tokens, lengths = encode_names(names, self.preprocessing.vocabulary)
         with torch.inference_mode():
             logits = self._model(tokens.to(self.device), lengths)
-            return logits.softmax(dim=1).float().cpu().numpy()
+            probabilities: np.ndarray = logits.softmax(dim=1).float().cpu().numpy()
+        return probabilities
 
     def golden_payload(self) -> list[str]:
         assert self.golden.names is not None, "text artifacts store golden names"
@@ -145,7 +150,7 @@ def _freeze(module: nn.Module, example: torch.Tensor) -> nn.Module:
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore", FutureWarning)
-            traced = torch.jit.trace(module, example)
+            traced = torch.jit.trace(module, example)  # type: ignore[no-untyped-call]
             frozen: nn.Module = torch.jit.freeze(traced)
         return frozen
     except (RuntimeError, AttributeError):  # pragma: no cover - eager still works, only slower

