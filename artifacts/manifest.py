@@ -61,9 +61,7 @@ class ModelManifest(_Frozen):
     architecture: str
     architecture_args: dict[str, Any]
     labels: list[str] = Field(min_length=2)
-    preprocessing: Annotated[
-        ImagePreprocessing | TextPreprocessing, Field(discriminator="kind")
-    ]
+    preprocessing: Annotated[ImagePreprocessing | TextPreprocessing, Field(discriminator="kind")]
     metrics: Metrics
     training: TrainingRecord
     data_checksums: dict[str, str] = Field(description="file name -> sha256 of the data used")

@@ -46,9 +46,7 @@ class LoadedArtifact:
     path: Path
 
 
-def save_artifact(
-    directory: Path, manifest: ModelManifest, model: nn.Module, golden: GoldenSamples
-) -> ModelManifest:
+def save_artifact(directory: Path, manifest: ModelManifest, model: nn.Module, golden: GoldenSamples) -> ModelManifest:
     """Write weights, golden samples and the manifest (with their sha256) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -122,9 +120,7 @@ class ModelStore:
     def model_names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and MODEL_NAME_PATTERN.match(p.name)
-        )
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and MODEL_NAME_PATTERN.match(p.name))
 
     def versions(self, name: str) -> list[int]:
         folder = self._model_dir(name)
@@ -139,9 +135,7 @@ class ModelStore:
             raise ArtifactNotFoundError(f"{self._model_dir(name)}: no numbered version folders")
         chosen = versions[-1] if version is None else version
         if chosen not in versions:
-            raise ArtifactNotFoundError(
-                f"{self._model_dir(name)}: version {chosen} not found; available: {versions}"
-            )
+            raise ArtifactNotFoundError(f"{self._model_dir(name)}: version {chosen} not found; available: {versions}")
         return self._model_dir(name) / str(chosen)
 
     def load(self, name: str, version: int | None = None) -> LoadedArtifact:

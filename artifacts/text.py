@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from anyascii import anyascii
 
-FOLDING_RULE = "anyascii-lower-v1"
+FOLDING_RULE = "anyascii-lower-v2"
 VOCABULARY = "abcdefghijklmnopqrstuvwxyz '-"
 PAD_INDEX = 0
 UNKNOWN_INDEX = 1
@@ -18,7 +18,7 @@ MAX_NAME_LENGTH = 64
 
 
 def fold_name(raw: str) -> str:
-    """Strip, lower-case and transliterate a surname to ASCII (rule ``anyascii-lower-v1``).
+    """Strip, lower-case and transliterate a surname to ASCII (rule ``anyascii-lower-v2``).
 
     anyascii spells Greek letter by letter, so the digraph "ου" would come out as
     "oy"; Greek surnames are written with "ou" in Latin (Papadopoulos, the spelling
@@ -31,9 +31,7 @@ def has_letter(folded: str) -> bool:
     return any("a" <= ch <= "z" for ch in folded)
 
 
-def encode_names(
-    folded: Sequence[str], vocabulary: str = VOCABULARY
-) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_names(folded: Sequence[str], vocabulary: str = VOCABULARY) -> tuple[torch.Tensor, torch.Tensor]:
     """Encode folded names as padded ``tokens`` (N, T) and ``lengths`` (N,), both int64.
 
     Characters outside the vocabulary map to the unknown index rather than being
