@@ -11,7 +11,7 @@ names() {
 digits() { $PY -m training digits --data-dir "$DATA" --threads 1 --version 1 "$@"; }
 
 case "${1:-all}" in
-  names) names --epochs 25 --dropout 0.3 --label-smoothing 0.05 ;;
+  names) names --epochs 30 --dropout 0.3 --embedding-dropout 0.2 --weight-decay 0.01 --batch-size 32 --lr 2e-3 ;;
   cnn) digits --arch cnn --epochs 20 --label-smoothing 0.05 ;;
   resnet) digits --arch resnet --epochs 30 --dropout 0.1 --label-smoothing 0.1 ;;
   mlp) digits --arch mlp --epochs 20 --dropout 0.1 --label-smoothing 0.05 ;;
