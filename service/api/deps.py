@@ -58,6 +58,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def hot_route_context(request: Request) -> tuple[ModelRegistry, Settings]:
+    """What a hot route needs, without FastAPI's dependency solving: app state and the API-key check."""
+    settings: Settings = request.app.state.settings
+    require_api_key(request, settings)
+    return request.app.state.registry, settings
+
+
 def v1_router(tag: str) -> APIRouter:
     """A router for /v1 routes: API keys are checked on every one of them.
 

@@ -11,7 +11,7 @@ from fastapi import File, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from artifacts.manifest import Task
-from service.api.deps import RegistryDep, SettingsDep, v1_router
+from service.api.deps import RegistryDep, SettingsDep, hot_route_context, v1_router
 from service.api.openapi import example_seven_pixels, example_seven_png_base64, json_request_body
 from service.api.parsing import parse_json_body
 from service.api.responses import JSONBytesResponse
@@ -59,7 +59,9 @@ EXAMPLES = {
     responses=ERRORS,
     openapi_extra=json_request_body(DigitsPredictRequest, EXAMPLES),
 )
-async def predict_digits(request: Request, registry: RegistryDep, settings: SettingsDep) -> JSONBytesResponse:
+async def predict_digits(request: Request) -> JSONBytesResponse:
+    """A hot route: served by a plain Starlette route, so it takes the request alone (see hot_routes)."""
+    registry, settings = hot_route_context(request)
     parsed = await parse_json_body(request, DigitsPredictRequest, upload_hint=UPLOAD_PATH)
     images: list[DigitImage] = parsed.images
     return await _predict(request, registry, settings, images, parsed.top_k, parsed.model)

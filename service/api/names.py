@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import Request
 
 from artifacts.manifest import Task
-from service.api.deps import RegistryDep, SettingsDep, v1_router
+from service.api.deps import hot_route_context, v1_router
 from service.api.openapi import json_request_body
 from service.api.parsing import parse_json_body
 from service.api.responses import JSONBytesResponse
@@ -47,7 +47,9 @@ EXAMPLES = {
     responses=ERRORS,
     openapi_extra=json_request_body(NamesPredictRequest, EXAMPLES),
 )
-async def predict_names(request: Request, registry: RegistryDep, settings: SettingsDep) -> JSONBytesResponse:
+async def predict_names(request: Request) -> JSONBytesResponse:
+    """A hot route: served by a plain Starlette route, so it takes the request alone (see hot_routes)."""
+    registry, settings = hot_route_context(request)
     parsed = await parse_json_body(request, NamesPredictRequest)
     if len(parsed.names) > settings.max_names:
         raise UnprocessableInputError(f"{len(parsed.names)} names sent; at most {settings.max_names} per request")

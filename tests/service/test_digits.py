@@ -13,7 +13,7 @@ Digits = list[tuple[np.ndarray, int]]
 
 async def test_pixels_give_the_trained_answers_in_order(client: httpx.AsyncClient, golden_digits: Digits) -> None:
     images = [{"pixels": pixels.tolist()} for pixels, _ in golden_digits]
-    response = await client.post("/v1/digits/predict", json={"images": images, "model": "digits-cnn"})
+    response = await client.post("/v1/digits/predict", json={"images": images, "model": "digits-resnet"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "digits-resnet" and body["version"] == 1
@@ -42,7 +42,7 @@ async def test_every_image_kind_is_classified_correctly(
 ) -> None:
     make = IMAGE_KINDS[kind]
     images = [{"image_base64": b64(make(pixels))} for pixels, _ in clear_digits]
-    response = await client.post("/v1/digits/predict", json={"images": images, "model": "digits-cnn", "top_k": 1})
+    response = await client.post("/v1/digits/predict", json={"images": images, "model": "digits-resnet", "top_k": 1})
     assert response.status_code == 200, response.text
     predicted = [p["digit"] for p in response.json()["predictions"]]
     assert predicted == [label for _, label in clear_digits]
