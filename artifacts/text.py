@@ -5,6 +5,7 @@ library (anyascii), so "Müller", "MÜLLER" and "muller" are the same input and
 "Иванов" reaches the model as "ivanov".
 """
 
+import unicodedata
 from collections.abc import Sequence
 
 import torch
@@ -24,7 +25,10 @@ def fold_name(raw: str) -> str:
     "oy"; Greek surnames are written with "ou" in Latin (Papadopoulos, the spelling
     the training data uses), so that one digraph is mapped first.
     """
-    return anyascii(raw.strip().lower().replace("ου", "ou").replace("ού", "ou")).strip().lower()
+    # Control, format (zero-width, bidi overrides) and symbol characters (emoji) are never
+    # part of a name, and anyascii would spell an emoji as letters (":grinning:").
+    kept = "".join(ch for ch in raw if unicodedata.category(ch)[0] not in "CS")
+    return anyascii(kept.strip().lower().replace("ου", "ou").replace("ού", "ou")).strip().lower()
 
 
 def has_letter(folded: str) -> bool:

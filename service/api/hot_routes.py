@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from service.api import digits, names
 
@@ -25,6 +26,12 @@ HOT_ROUTES: dict[str, Endpoint] = {
 }
 
 
+class HotRoute(Route):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self  # as FastAPI does for its routes: metrics and logs label by route path
+        await super().handle(scope, receive, send)
+
+
 def mount_hot_routes(app: FastAPI) -> None:
     for path, endpoint in HOT_ROUTES.items():
-        app.router.routes.insert(0, Route(path, endpoint, methods=["POST"]))
+        app.router.routes.insert(0, HotRoute(path, endpoint, methods=["POST"]))

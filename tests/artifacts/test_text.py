@@ -22,6 +22,13 @@ from artifacts.text import PAD_INDEX, UNKNOWN_INDEX, VOCABULARY, encode_names, f
         # that Greek surnames use in Latin (and the training data uses).
         ("Παπαδόπουλος", "papadopoulos"),
         ("ΓΕΩΡΓΊΟΥ", "georgiou"),
+        # Emoji, control, zero-width and bidi characters are not part of any name.
+        ("😀😀", ""),
+        ("Smith\u200b", "smith"),
+        ("O\u202eBrien", "obrien"),
+        ("Ng\u0000uyen", "nguyen"),
+        ("Trần", "tran"),
+        ("山田", "shantian"),
         ("", ""),
     ],
 )

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.asyncio
     ("method", "path", "status", "kind"),
     [
         ("GET", "/nope", 404, "not_found"),
-        ("POST", "/v2/models/x/infer", 404, "not_found"),
+        ("POST", "/v9/models/x/infer", 404, "not_found"),
         ("PUT", "/health/live", 405, "method_not_allowed"),
         ("GET", "/v1/digits/predict", 405, "method_not_allowed"),
     ],

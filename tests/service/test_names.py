@@ -10,7 +10,14 @@ async def predict(client: httpx.AsyncClient, names: list[str], **extra: object) 
 
 @pytest.mark.parametrize(
     ("name", "country"),
-    [("Nakamura", "Japanese"), ("Dvořák", "Czech"), ("Иванов", "Russian"), ("Nguyễn", "Vietnamese")],
+    [
+        ("Nakamura", "Japanese"),
+        ("Dvořák", "Czech"),
+        ("Иванов", "Russian"),
+        ("Trần", "Vietnamese"),
+        ("Παπαδόπουλος", "Greek"),
+        ("Schröder", "German"),
+    ],
 )
 async def test_clear_cases(client: httpx.AsyncClient, name: str, country: str) -> None:
     response = await predict(client, [name], top_k=5)
