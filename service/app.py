@@ -17,6 +17,7 @@ from service.api.hot_routes import mount_hot_routes
 from service.api.middleware import RequestContextMiddleware
 from service.api.openapi import install_openapi
 from service.api.schemas import DigitsPredictRequest, NamesPredictRequest
+from service.api.v2 import routes as v2
 from service.logs import configure_logging
 from service.runtime.registry import BatchingConfig, ModelRegistry
 from service.settings import Settings, get_settings
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
     for module in (health, models, digits, names):
         app.include_router(module.router)
+    app.include_router(v2.router)
     mount_hot_routes(app)
     install_openapi(app, [DigitsPredictRequest, NamesPredictRequest])
     return app

@@ -63,16 +63,34 @@ class _NormalisedSoftmax(nn.Module):
         return logits.softmax(dim=1)
 
 
+class _Softmax(nn.Module):
+    """float32 (N, 1, 28, 28), already normalised -> probabilities."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.model(x)
+        return logits.softmax(dim=1)
+
+
 class DigitRunner(ModelRunner):
+    """A payload is uint8 (N, 28, 28) pixels, or float32 (N, 1, 28, 28) already normalised."""
+
     task = "image-classification"
 
     def __init__(self, artifact: LoadedArtifact, device: torch.device, max_image_pixels: int) -> None:
         super().__init__(artifact, device)
-        if not isinstance(artifact.manifest.preprocessing, ImagePreprocessing):
+        prep = artifact.manifest.preprocessing
+        if not isinstance(prep, ImagePreprocessing):
             raise TypeError(f"{artifact.path}: an image model needs image preprocessing")
         self.max_image_pixels = max_image_pixels
-        served = _NormalisedSoftmax(artifact.model, artifact.manifest.preprocessing).to(device).eval()
+        served = _NormalisedSoftmax(artifact.model, prep).to(device).eval()
+        self._scale, self._shift = np.float32(served.scale), np.float32(served.shift)
         self._module = _freeze(served, torch.zeros(2, 28, 28, dtype=torch.uint8, device=device))
+        softmax = _Softmax(artifact.model).to(device).eval()
+        self._float_module = _freeze(softmax, torch.zeros(2, 1, 28, 28, device=device))
 
     def prepare_pixels(self, grids: Sequence[Sequence[Sequence[int]]]) -> np.ndarray:
         """Already validated 28x28 grids of 0..255 (MNIST convention) -> uint8 (N, 28, 28)."""
@@ -81,16 +99,29 @@ class DigitRunner(ModelRunner):
     def prepare_image(self, data: bytes) -> np.ndarray:
         return image_to_mnist(data, self.max_image_pixels)[None]
 
+    def normalise(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) as the model's first layer sees them."""
+        return pixels[:, None].astype(np.float32) * self._scale - self._shift
+
     def forward(self, payloads: Sequence[np.ndarray]) -> np.ndarray:
-        batch = payloads[0] if len(payloads) == 1 else np.concatenate(payloads)
-        pixels = torch.from_numpy(batch).to(self.device)
+        if all(payload.dtype == np.uint8 for payload in payloads):  # the common case: one graph does it all
+            batch, module = payloads[0] if len(payloads) == 1 else np.concatenate(payloads), self._module
+        else:  # float input (V2 FP32) in the batch: normalise the uint8 payloads to join it
+            floats = [self.normalise(p) if p.dtype == np.uint8 else p for p in payloads]
+            batch, module = floats[0] if len(floats) == 1 else np.concatenate(floats), self._float_module
+        inputs = torch.from_numpy(batch).to(self.device)
         with torch.inference_mode():
-            probabilities: np.ndarray = self._module(pixels).float().cpu().numpy()
+            probabilities: np.ndarray = module(inputs).float().cpu().numpy()
         return probabilities
 
     def golden_payload(self) -> np.ndarray:
         assert self.golden.pixels is not None, "image artifacts store golden pixels"
         return self.golden.pixels.numpy()
+
+    def golden_error(self) -> float:
+        """Both graphs, pixels and normalised floats, must reproduce the training-time outputs."""
+        float_error = self.golden.max_abs_error(torch.from_numpy(self.forward([self.normalise(self.golden_payload())])))
+        return max(super().golden_error(), float_error)
 
 
 class NameRunner(ModelRunner):

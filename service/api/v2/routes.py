@@ -1,0 +1,262 @@
+"""The Open Inference Protocol's REST routes under /v2: health, metadata, infer.
+
+Thin: HTTP in, the same runtime as /v1 (registry, runners, batcher), HTTP out. Routes read
+the raw body themselves, since Triton's client sends binary bodies without a Content-Type.
+Every error here is V2's ``{"error": "message"}``, produced by ``guarded`` (for every route
+of this router, through ``V2Route``), so the /v1 envelope handlers never see a V2 error.
+
+Routes take the request alone and call ``hot_route_context`` (app state and the API-key
+check) instead of declaring dependencies: FastAPI runs sync dependencies in its thread
+pool, three thread hops per request that cost more than decoding a binary tensor.
+"""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+
+from service import __version__
+from service.api.deps import hot_route_context
+from service.api.errors import UnauthorizedError, request_id_of
+from service.api.responses import JSONBytesResponse
+from service.api.timing import server_timing
+from service.api.v2 import codec
+from service.api.v2.schemas import ModelMetadata, ServerMetadata
+from service.api.v2.signatures import SIGNATURES, DigitsSignature, Signature
+from service.runtime import errors as rt
+from service.runtime.batcher import DynamicBatcher
+from service.runtime.registry import ModelRegistry, ModelStatus, ServedModel
+from service.runtime.runners import ModelRunner
+
+logger = logging.getLogger("tinyserve.v2")
+
+HEADER_LENGTH = "inference-header-content-length"
+EXTENSIONS = ["binary_tensor_data", "classification"]
+ROUTES_HINT = "V2 routes: /v2, /v2/health/live|ready, /v2/models/{name}[/versions/{version}][/ready|/infer]"
+
+ERROR_STATUS: dict[type[Exception], int] = {
+    rt.InvalidInputError: 400,
+    rt.UnprocessableInputError: 400,  # V2 has no 422: every bad input is a 400
+    UnauthorizedError: 401,
+    rt.ModelNotFoundError: 404,
+    rt.InputTooLargeError: 413,
+    rt.ModelNotReadyError: 503,
+    rt.OverloadedError: 503,
+    rt.DeadlineExceededError: 504,  # as /v1: the request waited past its deadline
+    rt.InferenceError: 500,
+}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONBytesResponse:
+    return JSONBytesResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _domain_error(request: Request, exc: rt.RuntimeServiceError) -> JSONBytesResponse:
+    status = next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 500)
+    headers = {}
+    if isinstance(exc, rt.OverloadedError):
+        headers["retry-after"] = str(exc.retry_after)
+    if isinstance(exc, UnauthorizedError):
+        headers["www-authenticate"] = "Bearer"
+    message = str(exc)
+    if status == 500:
+        message += f"; quote request id {request_id_of(request)} when reporting it"
+    return error_response(status, message, headers)
+
+
+async def guarded(request: Request, call: Callable[[], Awaitable[Response]]) -> Response:
+    """``call()``, with every error it raises answered as ``{"error": "message"}``."""
+    try:
+        return await call()
+    except rt.RuntimeServiceError as exc:
+        return _domain_error(request, exc)
+    except StarletteHTTPException as exc:  # the body limit, raised while the body is read
+        return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+    except RequestValidationError as exc:
+        return error_response(400, f"invalid request: {exc.errors()}")
+    except Exception:  # the traceback goes to the log, never to the client
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error; quote request id {request_id_of(request)}")
+
+
+class V2Route(APIRoute):
+    """A route whose errors, its dependencies' included, come back as ``{"error": "message"}``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            return await guarded(request, lambda: handler(request))
+
+        return handle
+
+
+router = APIRouter(tags=["v2"], route_class=V2Route)
+
+
+def _registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+# ---- health (open, like /health) ----
+
+
+@router.get("/v2/health/live", summary="V2 server liveness")
+async def server_live() -> JSONBytesResponse:
+    return JSONBytesResponse({"live": True})
+
+
+@router.get("/v2/health/ready", summary="V2 server readiness: 200 when every model is ready, else 400")
+async def server_ready(request: Request) -> JSONBytesResponse:
+    registry = _registry(request)
+    ready = registry.loaded.is_set() and registry.ready
+    return JSONBytesResponse({"ready": ready}, status_code=200 if ready else 400)
+
+
+@router.get("/v2/models/{name}/ready", summary="V2 model readiness: 200 when ready, else 400")
+async def model_ready(name: str, request: Request) -> JSONBytesResponse:
+    return _model_ready(_find(_registry(request), name, None), name)
+
+
+@router.get("/v2/models/{name}/versions/{version}/ready", summary="V2 model version readiness")
+async def model_version_ready(name: str, version: str, request: Request) -> JSONBytesResponse:
+    return _model_ready(_find(_registry(request), name, version), name)
+
+
+def _model_ready(served: ServedModel, name: str) -> JSONBytesResponse:
+    ready = served.status is ModelStatus.READY
+    return JSONBytesResponse({"name": name, "ready": ready}, status_code=200 if ready else 400)
+
+
+# ---- metadata ----
+
+
+@router.get("/v2", response_model=ServerMetadata, summary="V2 server metadata")
+async def server_metadata(request: Request) -> JSONBytesResponse:
+    hot_route_context(request)
+    body = ServerMetadata(name="tinyserve", version=__version__, extensions=EXTENSIONS)
+    return JSONBytesResponse(body.model_dump())
+
+
+@router.get("/v2/models/{name}", response_model=ModelMetadata, summary="V2 model metadata")
+async def model_metadata(name: str, request: Request) -> JSONBytesResponse:
+    registry, _ = hot_route_context(request)
+    return _metadata(registry, name, None)
+
+
+@router.get(
+    "/v2/models/{name}/versions/{version}",
+    response_model=ModelMetadata,
+    summary="V2 model version metadata",
+)
+async def model_version_metadata(name: str, version: str, request: Request) -> JSONBytesResponse:
+    registry, _ = hot_route_context(request)
+    return _metadata(registry, name, version)
+
+
+def _metadata(registry: ModelRegistry, name: str, version: str | None) -> JSONBytesResponse:
+    served, runner, _, signature = _ready(registry, name, version)
+    assert served.version is not None
+    return JSONBytesResponse(signature.metadata(name, served.version, runner).model_dump())
+
+
+# ---- inference ----
+
+INFER_DOC = {
+    "description": "A JSON inference request, or (binary tensor data) a JSON header of "
+    "Inference-Header-Content-Length bytes followed by raw little-endian tensors. See docs/v2.md.",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+}
+
+
+INFER_PATH, INFER_VERSION_PATH = "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"
+
+
+@router.post(INFER_PATH, summary="V2 inference", openapi_extra=INFER_DOC)
+async def infer(name: str, request: Request) -> Response:
+    return await _infer(request, name, None)
+
+
+@router.post(INFER_VERSION_PATH, summary="V2 inference on one version", openapi_extra=INFER_DOC)
+async def infer_version(name: str, version: str, request: Request) -> Response:
+    return await _infer(request, name, version)
+
+
+async def hot_infer(request: Request) -> Response:
+    """Both infer paths as plain Starlette routes, matched before the APIRoutes above (which /docs shows).
+
+    The same trade as service/api/hot_routes.py makes for /v1: FastAPI's per-request route
+    machinery costs about as much as a small model's forward pass.
+    """
+    params = request.path_params
+    request.scope["route"] = HOT_INFER_ROUTES["version" in params]  # what metrics and the access log label by
+    return await guarded(request, lambda: _infer(request, params["name"], params.get("version")))
+
+
+HOT_INFER_ROUTES = [Route(path, hot_infer, methods=["POST"]) for path in (INFER_PATH, INFER_VERSION_PATH)]
+router.routes[:0] = HOT_INFER_ROUTES
+
+
+async def _infer(request: Request, name: str, version: str | None) -> Response:
+    registry, settings = hot_route_context(request)
+    served, runner, batcher, signature = _ready(registry, name, version)
+    request.state.model = name
+    body = await request.body()  # the middleware caps its size
+    started = time.perf_counter()
+    body = codec.decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
+    decoded = codec.decode_request(body, codec.parse_header_length(request.headers.get(HEADER_LENGTH)))
+    requested = signature.requested_outputs(decoded, name, runner)
+    payload, size = await signature.prepare(decoded.inputs, runner, signature.item_limit(settings))
+    preprocess_s = time.perf_counter() - started
+    probabilities, timing = await batcher.submit(payload, size)
+    request.state.batch_size = timing.batch_size
+    outputs = signature.outputs(requested, probabilities, runner)
+    content, header_length = codec.encode_response(name, str(served.version), decoded.id, outputs)
+    headers = {"server-timing": server_timing(preprocess_s, timing)}
+    if header_length is None:
+        return Response(content, media_type="application/json", headers=headers)
+    headers[HEADER_LENGTH] = str(header_length)
+    return Response(content, media_type="application/octet-stream", headers=headers)
+
+
+# ---- models and versions: 404 for unknown ones, 503 for ones not ready ----
+
+
+def _find(registry: ModelRegistry, name: str, version: str | None) -> ServedModel:
+    served = registry.get(name)
+    if version is None:
+        return served
+    if not (version.isascii() and version.isdigit()) or int(version) not in served.versions:
+        known = ", ".join(map(str, served.versions)) or "none"
+        raise rt.ModelNotFoundError(f"model {name!r} has no version {version!r}; versions in the store: {known}")
+    if served.version is not None and int(version) != served.version:
+        raise rt.ModelNotFoundError(
+            f"version {version} of model {name!r} is not loaded; this server serves version {served.version} "
+            f"(serve it with TINYSERVE_MODELS={name}:{version})"
+        )
+    return served
+
+
+def _ready(
+    registry: ModelRegistry, name: str, version: str | None
+) -> tuple[ServedModel, ModelRunner, DynamicBatcher, Signature]:
+    served = _find(registry, name, version)
+    # A model that is not loaded has no task yet: ready_model then says "loading" or "failed" (503).
+    task = served.manifest.task if served.manifest else DigitsSignature.task
+    served, runner, batcher = registry.ready_model(name, task)
+    return served, runner, batcher, SIGNATURES[runner.task]
+
+
+# ---- last: any other /v2 path is a V2-shaped 404 ----
+
+
+@router.api_route("/v2/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False)
+async def unknown_route(path: str, request: Request) -> JSONBytesResponse:
+    return error_response(404, f"no route {request.method} /v2/{path}; {ROUTES_HINT}")
