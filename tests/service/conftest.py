@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import io
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,9 @@ from artifacts import ModelStore
 from service.app import create_app
 from service.settings import Settings
 from tests.paths import MODELS_STORE
+
+# The suite runs on the CPU; scripts/gpu_checks.sh runs it again with TINYSERVE_TEST_DEVICE=cuda.
+TEST_DEVICE = os.environ.get("TINYSERVE_TEST_DEVICE", "cpu")
 
 
 @asynccontextmanager
@@ -37,7 +41,7 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
 
 
 def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"model_store": MODELS_STORE, "device": "cpu", "access_log": False, **overrides}
+    values: dict[str, Any] = {"model_store": MODELS_STORE, "device": TEST_DEVICE, "access_log": False, **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

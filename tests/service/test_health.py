@@ -1,6 +1,8 @@
 import httpx
 import pytest
 
+from tests.service.conftest import TEST_DEVICE
+
 pytestmark = pytest.mark.asyncio
 
 
@@ -33,4 +35,4 @@ async def test_metrics_exposes_the_documented_families(client: httpx.AsyncClient
     ):
         assert family in text, family
     assert 'tinyserve_requests_total{method="POST",route="/v1/names/predict",status="200"}' in text
-    assert 'tinyserve_model_info{device="cpu",name="names-gru",version="1"} 1.0' in text
+    assert f'tinyserve_model_info{{device="{TEST_DEVICE}",name="names-gru",version="1"}} 1.0' in text

@@ -1,6 +1,8 @@
 import httpx
 import pytest
 
+from tests.service.conftest import TEST_DEVICE
+
 pytestmark = pytest.mark.asyncio
 
 
@@ -12,7 +14,7 @@ async def test_list_models(client: httpx.AsyncClient, committed_models: list[str
     for info in models:
         assert info["status"] == "ready"
         assert info["version"] in info["versions"]
-        assert info["device"] == "cpu"
+        assert info["device"] == TEST_DEVICE
         assert info["parameters"] > 0
         assert 0 < info["metrics"]["test_accuracy"] <= 100
 
