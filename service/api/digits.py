@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from artifacts.manifest import Task
 from service.api.deps import RegistryDep, SettingsDep, hot_route_context, v1_router
+from service.api.fast_parse import parse_pixel_request
 from service.api.openapi import example_seven_pixels, example_seven_png_base64, json_request_body
 from service.api.parsing import parse_json_body
 from service.api.responses import JSONBytesResponse
@@ -62,9 +63,11 @@ EXAMPLES = {
 async def predict_digits(request: Request) -> JSONBytesResponse:
     """A hot route: served by a plain Starlette route, so it takes the request alone (see hot_routes)."""
     registry, settings = hot_route_context(request)
+    fast = parse_pixel_request(await request.body())
+    if fast is not None:
+        return await _predict(request, registry, settings, fast.pixels, fast.top_k, fast.model)
     parsed = await parse_json_body(request, DigitsPredictRequest, upload_hint=UPLOAD_PATH)
-    images: list[DigitImage] = parsed.images
-    return await _predict(request, registry, settings, images, parsed.top_k, parsed.model)
+    return await _predict(request, registry, settings, parsed.images, parsed.top_k, parsed.model)
 
 
 @router.post(
@@ -89,7 +92,7 @@ async def _predict(
     request: Request,
     registry: ModelRegistry,
     settings: Settings,
-    images: Sequence[DigitImage | bytes],
+    images: np.ndarray | Sequence[DigitImage | bytes],
     k: int,
     model: str | None,
 ) -> JSONBytesResponse:
@@ -100,7 +103,9 @@ async def _predict(
     assert isinstance(runner, DigitRunner)
     request.state.model = name
     started = time.perf_counter()
-    if all(isinstance(img, DigitImage) and img.pixels is not None for img in images):
+    if isinstance(images, np.ndarray):  # pixel grids, already checked by the fast path
+        payload = images
+    elif all(isinstance(img, DigitImage) and img.pixels is not None for img in images):
         payload = runner.prepare_pixels([img.pixels for img in images])  # type: ignore[union-attr,misc]
     else:  # decoding files is CPU work: keep it off the event loop
         payload = await run_in_threadpool(_prepare_encoded, runner, images)

@@ -1,0 +1,77 @@
+"""The pixel fast path accepts nothing that the documented pydantic model would refuse."""
+
+import json
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from service.api.fast_parse import parse_pixel_request
+from service.api.schemas import DigitsPredictRequest
+
+ODD_VALUES = [256, -1, 1.5, 3.0, True, False, "7", None, [1], 2**70]
+
+
+def grid(value: int = 0) -> list[list[Any]]:
+    return [[value] * 28 for _ in range(28)]
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> dict[str, Any]:
+    images = []
+    for _ in range(draw(st.integers(1, 3))):
+        pixels = grid(draw(st.integers(0, 255)))
+        mutation = draw(st.sampled_from(["none", "cell", "short_row", "long_grid", "extra_key", "null_other"]))
+        if mutation == "cell":
+            pixels[draw(st.integers(0, 27))][draw(st.integers(0, 27))] = draw(st.sampled_from(ODD_VALUES))
+        elif mutation == "short_row":
+            pixels[draw(st.integers(0, 27))].pop()
+        elif mutation == "long_grid":
+            pixels.append([0] * 28)
+        image: dict[str, Any] = {"pixels": pixels}
+        if mutation == "extra_key":
+            image["colour"] = "red"
+        elif mutation == "null_other":
+            image["image_base64"] = None
+        images.append(image)
+    body: dict[str, Any] = {"images": images}
+    if draw(st.booleans()):
+        body["top_k"] = draw(st.sampled_from([1, 3, 10, 0, 11, True, 2.0, "3", None]))
+    if draw(st.booleans()):
+        body["model"] = draw(st.sampled_from([None, "digits-cnn", 5, ""]))
+    if draw(st.integers(0, 9)) == 0:
+        body["extra"] = 1
+    return body
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(requests())
+def test_fast_path_agrees_with_the_schema(body: dict[str, Any]) -> None:
+    raw = json.dumps(body).encode()
+    fast = parse_pixel_request(raw)
+    try:
+        documented = DigitsPredictRequest.model_validate_json(raw)
+    except ValidationError:
+        assert fast is None, "the fast path accepted a request the schema refuses"
+        return
+    if fast is not None:
+        assert fast.top_k == documented.top_k and fast.model == documented.model
+        expected = np.asarray([image.pixels for image in documented.images], dtype=np.uint8)
+        assert np.array_equal(fast.pixels, expected)
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 10])
+def test_plain_requests_take_the_fast_path(top_k: int) -> None:
+    body = orjson.dumps({"images": [{"pixels": grid(7)}] * 4, "top_k": top_k, "model": "digits-cnn"})
+    fast = parse_pixel_request(body)
+    assert fast is not None
+    assert fast.pixels.shape == (4, 28, 28) and fast.pixels.dtype == np.uint8 and int(fast.pixels.max()) == 7
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b"{not json", b'{"images": "x"}', b"\xff\xfe"])
+def test_odd_bodies_fall_back(body: bytes) -> None:
+    assert parse_pixel_request(body) is None
