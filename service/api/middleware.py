@@ -16,6 +16,8 @@ from service.api.errors import error_response
 
 access_logger = logging.getLogger("tinyserve.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# uvicorn's httptools parser takes headers of any size (10 MB answered 200): refuse past this.
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class RequestContextMiddleware:
@@ -43,6 +45,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            header_bytes = sum(len(key) + len(value) for key, value in scope["headers"])
+            if header_bytes > MAX_HEADER_BYTES:
+                message = f"request headers of {header_bytes} bytes are over the {MAX_HEADER_BYTES} byte limit"
+                response = error_response(431, "headers_too_large", message, request_id)
+                await response(scope, receive, send_with_id)
+                return
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body_bytes:
                 response = error_response(

@@ -6,8 +6,11 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from service.api.errors import InvalidJSONError, UnsupportedMediaTypeError
+from service.runtime.errors import UnprocessableInputError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# More schema errors than this are counted, not listed: pydantic builds each one as a dict.
+MAX_LISTED_ERRORS = 100
 
 
 async def parse_json_body(request: Request, model: type[ModelT], upload_hint: str | None = None) -> ModelT:
@@ -20,6 +23,9 @@ async def parse_json_body(request: Request, model: type[ModelT], upload_hint: st
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
+        count = exc.error_count()
+        if count > MAX_LISTED_ERRORS:  # e.g. 100,000 unknown keys: listing them would stall the event loop
+            raise UnprocessableInputError(f"the body breaks the request schema in {count} places; see /docs") from None
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise InvalidJSONError("the request body is not valid JSON") from None
         raise
