@@ -4,6 +4,8 @@ import argparse
 import os
 import signal
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 
@@ -30,25 +32,34 @@ def main(argv: list[str] | None = None) -> None:
     from service.settings import Settings  # after the environment is final
 
     settings = Settings()
-    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Each worker writes its metrics here; /metrics sums them (prometheus-client multiprocess mode).
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tinyserve-metrics-")
-
     import uvicorn
 
     # On SIGTERM uvicorn stops accepting, finishes the requests it has, runs the lifespan shutdown and then
     # re-raises the signal under the handler it found: with this one the process exits 0, not 143.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        access_log=False,  # our middleware writes one structured line per request
-        timeout_graceful_shutdown=30,
-    )
+    with _multiprocess_metrics(settings.workers):
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            access_log=False,  # our middleware writes one structured line per request
+            timeout_graceful_shutdown=30,
+        )
+
+
+@contextmanager
+def _multiprocess_metrics(workers: int) -> Iterator[None]:
+    """With several workers each writes its metrics to files in one folder, which /metrics sums
+    (prometheus-client's multiprocess mode); the folder is removed when the server exits."""
+    if workers == 1 or "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="tinyserve-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        yield
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from service.api.responses import JSONBytesResponse
 from service.runtime import errors as rt
@@ -104,6 +105,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONBytesResponse:
     return error_response(exc.status_code, kind, message, request_id_of(request), exc.headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONBytesResponse:
+    # The client closed the connection mid-body (load generators do at the end of a run): not our error.
+    logger.debug("client disconnected on %s %s", request.method, request.url.path)
+    return error_response(400, "client_disconnected", "the client closed the connection", request_id_of(request))
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONBytesResponse:
     # The traceback goes to the log, never to the client.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -116,4 +123,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)

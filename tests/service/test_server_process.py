@@ -1,11 +1,16 @@
 """`tinyserve serve` as a real process on a loopback port, talked to over TCP with httpx."""
 
+import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import Message
 
+from service.app import create_app
 from tests.servers import running_server
+from tests.service.conftest import make_settings
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +28,50 @@ def test_real_server_answers_over_tcp(server: str) -> None:
         assert "x-request-id" in names.headers
         missing = client.get("/v1/models/none")
         assert missing.status_code == 404 and missing.json()["error"]["type"] == "model_not_found"
+
+
+def test_two_workers_share_metrics_and_clean_up(tmp_path: Path) -> None:
+    """Both workers answer; /metrics sums them (multiprocess mode); the metrics folder goes away on exit."""
+    with running_server("--workers", "2", TMPDIR=str(tmp_path)) as (base, process):
+        with httpx.Client(base_url=base, timeout=10) as client:
+            ok = [client.post("/v1/names/predict", json={"names": ["Rossi"]}).status_code for _ in range(40)]
+            assert ok == [200] * 40
+            text = client.get("/metrics").text
+        line = next(x for x in text.splitlines() if x.startswith('tinyserve_requests_total{method="POST"'))
+        assert float(line.rsplit(" ", 1)[1]) == 40.0
+        assert list(tmp_path.glob("tinyserve-metrics-*"))
+    assert process.returncode == 0
+    assert not list(tmp_path.glob("tinyserve-metrics-*"))
+
+
+@pytest.mark.asyncio
+async def test_client_disconnect_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(make_settings(models=["names-gru"]))
+    messages: list[Message] = [
+        {"type": "http.request", "body": b'{"names": [', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/names/predict",
+        "raw_path": b"/v1/names/predict",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "app": app,
+    }
+    service_logger = logging.getLogger("tinyserve")  # does not propagate to the root logger caplog watches
+    service_logger.addHandler(caplog.handler)
+    try:
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+    finally:
+        service_logger.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
