@@ -144,7 +144,7 @@ def _prepare_encoded(runner: DigitRunner, images: Sequence[DigitImage | bytes]) 
 def _b64decode(text: str) -> bytes:
     if text.startswith("data:"):  # accept data URLs as browsers produce them
         text = text.partition(",")[2]
-    try:
-        return base64.b64decode(text, validate=True)
+    try:  # line breaks too, as the base64 command writes them every 76 characters
+        return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInputError("image_base64 is not valid base64 (check the padding and alphabet)") from None

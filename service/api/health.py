@@ -10,13 +10,15 @@ from service.api.schemas import LiveResponse, ReadyResponse
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health/live", response_model=LiveResponse, summary="The process is up")
+# HEAD too: load balancers often probe with it.
+@router.api_route("/health/live", methods=["GET", "HEAD"], response_model=LiveResponse, summary="The process is up")
 async def live() -> JSONBytesResponse:
     return JSONBytesResponse({"status": "alive"})
 
 
-@router.get(
+@router.api_route(
     "/health/ready",
+    methods=["GET", "HEAD"],
     response_model=ReadyResponse,
     summary="Every configured model is loaded and verified",
     responses={503: {"model": ReadyResponse, "description": "a model is loading or failed"}},

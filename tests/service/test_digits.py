@@ -159,3 +159,12 @@ async def test_upload_of_a_bad_file_names_it(client: httpx.AsyncClient, golden_d
     response = await client.post("/v1/digits/predict/upload", files=files)
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("files[1]:")
+
+
+async def test_base64_with_line_breaks_is_accepted(client: httpx.AsyncClient, clear_digits: Digits) -> None:
+    pixels, label = clear_digits[0]
+    encoded = b64(IMAGE_KINDS["dark_on_light"](pixels))
+    wrapped = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76)) + "\n"
+    response = await client.post("/v1/digits/predict", json={"images": [{"image_base64": wrapped}]})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["digit"] == label

@@ -36,3 +36,10 @@ async def test_metrics_exposes_the_documented_families(client: httpx.AsyncClient
         assert family in text, family
     assert 'tinyserve_requests_total{method="POST",route="/v1/names/predict",status="200"}' in text
     assert f'tinyserve_model_info{{device="{TEST_DEVICE}",name="names-gru",version="1"}} 1.0' in text
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready"])
+async def test_head_probes_work(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.head(path)
+    assert response.status_code == 200
+    assert response.content == b""
