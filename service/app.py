@@ -13,7 +13,7 @@ from artifacts import ModelStore
 from service import __version__
 from service.api import digits, health, models, names
 from service.api.errors import install_error_handlers
-from service.api.hot_routes import mount_hot_routes
+from service.api.hot_routes import HotRouteMiddleware
 from service.api.middleware import RequestContextMiddleware
 from service.api.openapi import install_openapi
 from service.api.schemas import DigitsPredictRequest, NamesPredictRequest
@@ -82,10 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tinyserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    # Added first, so it runs inside RequestContextMiddleware (request id, limits, metrics, log).
+    app.add_middleware(HotRouteMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
     for module in (health, models, digits, names):
         app.include_router(module.router)
     app.include_router(v2.router)
-    mount_hot_routes(app)
     install_openapi(app, [DigitsPredictRequest, NamesPredictRequest])
     return app

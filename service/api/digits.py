@@ -61,7 +61,7 @@ EXAMPLES = {
     openapi_extra=json_request_body(DigitsPredictRequest, EXAMPLES),
 )
 async def predict_digits(request: Request) -> JSONBytesResponse:
-    """A hot route: served by a plain Starlette route, so it takes the request alone (see hot_routes)."""
+    """A hot route: dispatched by HotRouteMiddleware, so it takes the request alone (see hot_routes)."""
     registry, settings = hot_route_context(request)
     fast = parse_pixel_request(await request.body())
     if fast is not None:

@@ -5,7 +5,7 @@ including FastAPI's own validation errors and Starlette's 404 / 405.
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -118,10 +118,23 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONBytesRespon
     return error_response(500, "internal_error", f"internal error; quote request id {rid}", rid)
 
 
+Handler = Callable[[Request, Exception], Awaitable[JSONBytesResponse]]
+
+# Most specific first: handler_for() takes the first class the exception is an instance of.
+HANDLERS: dict[type[Exception], Handler] = {
+    rt.RuntimeServiceError: _domain_error,
+    RequestValidationError: _validation_error,
+    ValidationError: _validation_error,
+    StarletteHTTPException: _http_error,
+    ClientDisconnect: _client_gone,
+    Exception: _unexpected_error,
+}
+
+
+def handler_for(exc: Exception) -> Handler:
+    return next(handler for cls, handler in HANDLERS.items() if isinstance(exc, cls))
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(rt.RuntimeServiceError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(ValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(ClientDisconnect, _client_gone)
-    app.add_exception_handler(Exception, _unexpected_error)
+    for cls, handler in HANDLERS.items():
+        app.add_exception_handler(cls, handler)

@@ -9,6 +9,7 @@ import time
 import uuid
 
 from fastapi import HTTPException
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
@@ -18,6 +19,7 @@ access_logger = logging.getLogger("tinyserve.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # uvicorn's httptools parser takes headers of any size (10 MB answered 200): refuse past this.
 MAX_HEADER_BYTES = 16 * 1024
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestContextMiddleware:
@@ -25,6 +27,7 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,8 +85,14 @@ class RequestContextMiddleware:
 
     def _record(self, scope: Scope, state: dict[str, object], status: int, elapsed: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
-        metrics.REQUESTS.labels(route=route, method=scope["method"], status=str(status)).inc()
-        metrics.REQUEST_SECONDS.labels(route=route).observe(elapsed)
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else "other"  # clients choose methods
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds a key: once per label set, not per request
+            children = metrics.REQUESTS.labels(route, method, str(status)), metrics.REQUEST_SECONDS.labels(route)
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
         if self.access_log:
             access_logger.info(
                 "request",

@@ -48,7 +48,7 @@ EXAMPLES = {
     openapi_extra=json_request_body(NamesPredictRequest, EXAMPLES),
 )
 async def predict_names(request: Request) -> JSONBytesResponse:
-    """A hot route: served by a plain Starlette route, so it takes the request alone (see hot_routes)."""
+    """A hot route: dispatched by HotRouteMiddleware, so it takes the request alone (see hot_routes)."""
     registry, settings = hot_route_context(request)
     parsed = await parse_json_body(request, NamesPredictRequest)
     if len(parsed.names) > settings.max_names:

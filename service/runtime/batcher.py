@@ -156,25 +156,39 @@ class DynamicBatcher:
         except Exception as exc:
             logger.exception("forward failed for a batch of %d requests on %s", len(live), self.model_name)
             error = InferenceError(f"model {self.model_name!r} failed on this batch ({type(exc).__name__})")
-            for item in live:
-                item.loop.call_soon_threadsafe(_set_exception, item.future, error)
+            _deliver(live, [error] * len(live))
             return
         elapsed = time.perf_counter() - started
         live_rows = sum(item.size for item in live)
         self._batch_hist.observe(live_rows)
         self._infer_hist.observe(elapsed)
         self._items_counter.inc(live_rows)
+        results: list[tuple[np.ndarray, BatchTiming] | BaseException] = []
         offset = 0
         for item in live:
             timing = BatchTiming(queued=started - item.enqueued, inference=elapsed, batch_size=live_rows)
-            result = (probabilities[offset : offset + item.size], timing)
+            results.append((probabilities[offset : offset + item.size], timing))
             offset += item.size
-            item.loop.call_soon_threadsafe(_set_result, item.future, result)
+        _deliver(live, results)
 
 
-def _set_result(future: "asyncio.Future[Any]", value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
+def _deliver(items: list[_WorkItem], results: "list[Any]") -> None:
+    """Hand results to their callers: one wake-up of each event loop per batch, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for item, result in zip(items, results, strict=True):
+        by_loop.setdefault(item.loop, []).append((item.future, result))
+    for loop, pairs in by_loop.items():
+        loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _resolve(pairs: "list[tuple[asyncio.Future[Any], Any]]") -> None:
+    for future, result in pairs:
+        if future.done():  # expired or cancelled meanwhile
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 def _set_exception(future: "asyncio.Future[Any]", error: BaseException) -> None:

@@ -192,7 +192,7 @@ async def infer_version(name: str, version: str, request: Request) -> Response:
 async def hot_infer(request: Request) -> Response:
     """Both infer paths as plain Starlette routes, matched before the APIRoutes above (which /docs shows).
 
-    The same trade as service/api/hot_routes.py makes for /v1: FastAPI's per-request route
+    The trade service/api/hot_routes.py makes for /v1: FastAPI's per-request route
     machinery costs about as much as a small model's forward pass.
     """
     params = request.path_params
