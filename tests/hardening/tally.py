@@ -1,4 +1,4 @@
-"""What the hardening tests sent, by input class and status, for the README table (docs/hardening.md).
+"""What the hardening tests sent, by input class and status, for the README table (the README's Hardening section).
 
 Tests call :func:`record` for every request they send; the conftest prints :func:`table` at the end
 of the run, so the numbers in the docs come from a real run, not from memory.
