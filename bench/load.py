@@ -66,7 +66,9 @@ def parse_wrk_summary(text: str, conc: int) -> LoadResult:
     )
 
 
-def run_wrk(url: str, body: bytes, content_type: str, conc: int, duration_s: float) -> LoadResult:
+def run_wrk(
+    url: str, body: bytes, content_type: str, conc: int, duration_s: float, headers: dict[str, str] | None = None
+) -> LoadResult:
     """One wrk thread (-t1), ``conc`` connections, whole seconds (wrk's unit), 10 s request timeout."""
     _check_loopback(url)
     seconds = max(1, round(duration_s))
@@ -74,6 +76,7 @@ def run_wrk(url: str, body: bytes, content_type: str, conc: int, duration_s: flo
         body_file, out_file = Path(tmp) / "body", Path(tmp) / "summary.json"
         body_file.write_bytes(body)
         env = {"BENCH_BODY_FILE": str(body_file), "BENCH_OUT_FILE": str(out_file), "BENCH_CONTENT_TYPE": content_type}
+        env["BENCH_HEADERS"] = "\n".join(f"{name}: {value}" for name, value in (headers or {}).items())
         command = ["wrk", "-t1", f"-c{conc}", f"-d{seconds}s", "--timeout", f"{WRK_TIMEOUT_S}s"]
         command += ["-s", str(BENCH_DIR / "post.lua"), url]
         done = subprocess.run(

@@ -123,6 +123,7 @@ def load_cells(
         url, body, ctype = spec.base_url + scenario.load.path, scenario.load.body, scenario.load.content_type
         if args.warmup > 0:
             load.run_load(args.loadgen, url, body, ctype, min(16, max(scenario.concurrency)), args.warmup)
+            time.sleep(0.2)  # the warm-up's last requests, cut off by the load generator, finish on the server
         for conc in scenario.concurrency:
             counted = scrape.requests_counted(spec.base_url, _route(scenario)) if spec.kind == "tinyserve" else None
             pids = procs.process_tree(proc.pid)

@@ -23,6 +23,9 @@ def model_table(root: Path = Path("models_store")) -> str:
             f"| {manifest.metrics.test_size:,} | {manifest.parameters:,} | {size_kb:,.0f} KB "
             f"| {manifest.training.seconds / 60:.1f} min |"
         )
+    lines += ["", "The exact command that produced each artifact (from its manifest):", ""]
+    for name in store.model_names():
+        lines.append(f"- `{name}`: `{store.load(name).manifest.training.command}`")
     return "\n".join(lines)
 
 

@@ -6,17 +6,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from service.api.errors import UnauthorizedError
-from service.runtime.errors import InputTooLargeError
 from service.runtime.registry import ModelRegistry
 from service.settings import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
+# Dependencies are async: FastAPI runs a plain `def` dependency in its thread pool, a
+# thread hop per dependency per request.
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 
@@ -47,15 +48,8 @@ def require_api_key(request: Request, settings: SettingsDep) -> None:
         raise UnauthorizedError("invalid API key")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing early (413) once it grows past ``limit`` bytes."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise InputTooLargeError(f"request body is over the {limit} byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def api_key_dependency(request: Request, settings: SettingsDep) -> None:
+    require_api_key(request, settings)
 
 
 def hot_route_context(request: Request) -> tuple[ModelRegistry, Settings]:
@@ -71,4 +65,4 @@ def v1_router(tag: str) -> APIRouter:
     The prefix is given here, not at include time, so each route's own path (which the
     metrics and access log use as the route label) is the full path.
     """
-    return APIRouter(prefix="/v1", tags=[tag], dependencies=[Depends(require_api_key)])
+    return APIRouter(prefix="/v1", tags=[tag], dependencies=[Depends(api_key_dependency)])

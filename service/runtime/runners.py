@@ -89,8 +89,8 @@ class DigitRunner(ModelRunner):
         served = _NormalisedSoftmax(artifact.model, prep).to(device).eval()
         self._scale, self._shift = np.float32(served.scale), np.float32(served.shift)
         self._module = _freeze(served, torch.zeros(2, 28, 28, dtype=torch.uint8, device=device))
-        softmax = _Softmax(artifact.model).to(device).eval()
-        self._float_module = _freeze(softmax, torch.zeros(2, 1, 28, 28, device=device))
+        # Normalised float input (V2 FP32) is rare: eager, so start-up does not pay a second trace.
+        self._float_module = _Softmax(artifact.model).to(device).eval()
 
     def prepare_pixels(self, grids: Sequence[Sequence[Sequence[int]]]) -> np.ndarray:
         """Already validated 28x28 grids of 0..255 (MNIST convention) -> uint8 (N, 28, 28)."""

@@ -1,6 +1,9 @@
 """`tinyserve serve` as a real process on a loopback port, talked to over TCP with httpx."""
 
+import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +12,10 @@ import pytest
 from starlette.types import Message
 
 from service.app import create_app
+from service.logs import JSONFormatter
+from tests.paths import PROJECT_ROOT
 from tests.servers import running_server
-from tests.service.conftest import make_settings
+from tests.service.conftest import make_settings, running_app
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +80,36 @@ async def test_client_disconnect_is_not_an_error(caplog: pytest.LogCaptureFixtur
     finally:
         service_logger.removeHandler(caplog.handler)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_example_client_runs_against_a_real_server(server: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "examples" / "client.py"), server],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "ready: ready" in result.stdout
+    assert "digit: 7" in result.stdout  # the example draws a seven
+    assert "Nakamura: Japanese" in result.stdout
+
+
+@pytest.mark.asyncio
+async def test_one_json_access_log_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    access = logging.getLogger("tinyserve.access")
+    access.addHandler(caplog.handler)  # the service's loggers do not propagate to the root
+    try:
+        async with running_app(make_settings(models=["names-gru"], access_log=True)) as (_, client):
+            response = await client.post(
+                "/v1/names/predict", json={"names": ["Rossi"]}, headers={"X-Request-ID": "r-1"}
+            )
+            await client.get("/nope")
+    finally:
+        access.removeHandler(caplog.handler)
+    lines = [json.loads(JSONFormatter().format(record)) for record in caplog.records if record.name == access.name]
+    predict = next(line for line in lines if line["request_id"] == "r-1")
+    assert response.status_code == 200
+    assert predict["route"] == "/v1/names/predict" and predict["status"] == 200 and predict["method"] == "POST"
+    assert predict["model"] == "names-gru" and predict["batch_size"] == 1 and predict["latency_ms"] > 0
+    assert any(line["route"] == "unmatched" and line["status"] == 404 for line in lines)
