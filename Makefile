@@ -40,5 +40,8 @@ train-all: venv  ## retrain every committed artifact (about an hour on 2 cores)
 evaluate: venv  ## recompute every committed model's test accuracy
 	$(BIN)/python -m training.evaluate models_store/*/* --data-dir $(DATA_DIR)
 
+bench: venv  ## tinyserve vs hand-written FastAPI (+ the peers: BENCH_ARGS=--peerbench), about 17 min
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
