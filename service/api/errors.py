@@ -75,17 +75,21 @@ def format_validation_errors(errors: Sequence[Mapping[str, Any]], limit: int = 5
     return "; ".join(parts) + more
 
 
+def domain_error_headers(exc: Exception) -> dict[str, str]:
+    """Headers that tell a client what to do next; both protocols send them."""
+    if isinstance(exc, rt.OverloadedError):
+        return {"retry-after": str(exc.retry_after)}
+    if isinstance(exc, UnauthorizedError):
+        return {"www-authenticate": "Bearer"}
+    return {}
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONBytesResponse:
     status, kind = next((v for cls, v in ERROR_STATUS.items() if isinstance(exc, cls)), (500, "internal_error"))
-    headers = {}
-    if isinstance(exc, rt.OverloadedError):
-        headers["retry-after"] = str(exc.retry_after)
-    if isinstance(exc, UnauthorizedError):
-        headers["www-authenticate"] = "Bearer"
     message = str(exc)
-    if isinstance(exc, rt.InferenceError):
+    if status == 500:
         message += f"; quote request id {request_id_of(request)} when reporting it"
-    return error_response(status, kind, message, request_id_of(request), headers)
+    return error_response(status, kind, message, request_id_of(request), domain_error_headers(exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONBytesResponse:

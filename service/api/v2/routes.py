@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from service import __version__
 from service.api.deps import hot_route_context
-from service.api.errors import UnauthorizedError, request_id_of
+from service.api.errors import UnauthorizedError, domain_error_headers, request_id_of
 from service.api.responses import JSONBytesResponse
 from service.api.timing import server_timing
 from service.api.v2 import codec
@@ -59,11 +59,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 def _domain_error(request: Request, exc: rt.RuntimeServiceError) -> JSONBytesResponse:
     status = next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 500)
-    headers = {}
-    if isinstance(exc, rt.OverloadedError):
-        headers["retry-after"] = str(exc.retry_after)
-    if isinstance(exc, UnauthorizedError):
-        headers["www-authenticate"] = "Bearer"
+    headers = domain_error_headers(exc)
     message = str(exc)
     if status == 500:
         message += f"; quote request id {request_id_of(request)} when reporting it"
