@@ -8,6 +8,7 @@ item, the returned class is a most probable one of the reference, and every prob
 
 import concurrent.futures as cf
 import json
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ import numpy as np
 
 from bench.payloads import Payload, Scenario
 
-TOLERANCE = 1e-4  # tinyserve's own golden tolerance on CPU
+# tinyserve's own golden tolerance on the CPU; on CUDA set BENCH_TOLERANCE=2e-3 (its CUDA tolerance),
+# since the reference forward runs on the CPU.
+TOLERANCE = float(os.environ.get("BENCH_TOLERANCE", "1e-4"))
 CONCURRENT_REQUESTS = 64
 CONCURRENT_THREADS = 16
 
