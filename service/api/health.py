@@ -10,15 +10,16 @@ from service.api.schemas import LiveResponse, ReadyResponse
 router = APIRouter(tags=["health"])
 
 
-# HEAD too: load balancers often probe with it.
-@router.api_route("/health/live", methods=["GET", "HEAD"], response_model=LiveResponse, summary="The process is up")
+# HEAD too, since load balancers often probe with it (left out of the schema: one operation per path).
+@router.get("/health/live", response_model=LiveResponse, summary="The process is up")
+@router.head("/health/live", include_in_schema=False)
 async def live() -> JSONBytesResponse:
     return JSONBytesResponse({"status": "alive"})
 
 
-@router.api_route(
+@router.head("/health/ready", include_in_schema=False)
+@router.get(
     "/health/ready",
-    methods=["GET", "HEAD"],
     response_model=ReadyResponse,
     summary="Every configured model is loaded and verified",
     responses={503: {"model": ReadyResponse, "description": "a model is loading or failed"}},

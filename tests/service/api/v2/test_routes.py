@@ -471,8 +471,10 @@ async def test_keys_guard_everything_but_health(strict: httpx.AsyncClient, metho
 async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.ndarray, int]]) -> None:
     """8 /v1 requests (1 image each) and 8 V2 FP32 requests (2 images each), sent together.
 
-    A /v1 response that reports a batch of more than 8 items shared it with V2 rows, and
-    a V2 response that reports more than 16 shared it with /v1 rows.
+    A /v1 response that reports a batch of more than 8 items shared it with V2 rows, and a
+    V2 response that reports an odd batch size shared it with /v1 rows (V2 rows come in pairs).
+    Which requests meet in which batch depends on timing (a lone first request runs at once),
+    so either proof will do.
     """
     mean, std = digits_mean_std()
     settings = make_settings(models=[DIGITS], max_batch_delay_ms=200)
@@ -497,8 +499,8 @@ async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.nda
         def batch_sizes(group: list[httpx.Response]) -> list[int]:
             return [int(r.headers["server-timing"].rsplit('"', 2)[1]) for r in group]
 
-        assert max(batch_sizes(v1_responses)) > 8, batch_sizes(v1_responses)
-        assert max(batch_sizes(v2_responses)) > 16, batch_sizes(v2_responses)
+        v1_sizes, v2_sizes = batch_sizes(v1_responses), batch_sizes(v2_responses)
+        assert max(v1_sizes) > 8 or any(size % 2 for size in v2_sizes), (v1_sizes, v2_sizes)
         # Each caller still gets its own answers, identical to a request on its own.
         for i, response in enumerate(v2_responses):
             _, outputs = read_outputs(response)
