@@ -36,8 +36,10 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 60)
 
 
 @contextmanager
-def running_server(*args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``python -m service serve`` on a free port; yields (base URL, process) and stops it with SIGTERM."""
+def running_server(
+    *args: str, launcher: tuple[str, ...] = (sys.executable, "-m", "service"), **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``<launcher> serve`` on a free port; yields (base URL, process) and stops it with SIGTERM."""
     port = free_port()
     environment = {
         **os.environ,
@@ -45,7 +47,7 @@ def running_server(*args: str, **env: str) -> Iterator[tuple[str, subprocess.Pop
         "TINYSERVE_ACCESS_LOG": "false",
         **env,
     }
-    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    command = [*launcher, "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

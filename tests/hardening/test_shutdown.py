@@ -1,7 +1,6 @@
 """Graceful shutdown: on SIGTERM the server stops accepting, answers every request it has, exits 0."""
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -14,8 +13,7 @@ import pytest
 
 from tests.hardening import tally
 from tests.hardening.conftest import Reference
-from tests.paths import MODELS_STORE, PROJECT_ROOT
-from tests.servers import free_port, wait_ready
+from tests.servers import running_server
 
 IN_FLIGHT = 40
 FORWARD_SECONDS = 0.25  # per batch of at most 4: the 40 requests need ~2.5 s after SIGTERM
@@ -23,26 +21,10 @@ FORWARD_SECONDS = 0.25  # per batch of at most 4: the 40 requests need ~2.5 s af
 
 @pytest.fixture
 def slow_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "TINYSERVE_MODEL_STORE": str(MODELS_STORE),
-        "TINYSERVE_MODELS": "digits-cnn",
-        "TINYSERVE_MAX_BATCH_SIZE": "4",
-        "TINYSERVE_ACCESS_LOG": "false",
-    }
-    command = [sys.executable, "-m", "tests.hardening.slow_server", str(FORWARD_SECONDS), "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        if process.stderr is not None:
-            process.stderr.close()
+    launcher = (sys.executable, "-m", "tests.hardening.slow_server", str(FORWARD_SECONDS))
+    settings = {"TINYSERVE_MODELS": "digits-cnn", "TINYSERVE_MAX_BATCH_SIZE": "4"}
+    with running_server(launcher=launcher, **settings) as server:
+        yield server
 
 
 async def queued_items(client: httpx.AsyncClient) -> float:
