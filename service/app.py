@@ -18,6 +18,7 @@ from service.api.middleware import RequestContextMiddleware
 from service.api.openapi import install_openapi
 from service.api.schemas import DigitsPredictRequest, NamesPredictRequest
 from service.api.v2 import routes as v2
+from service.connections import OPEN_CONNECTIONS
 from service.logs import configure_logging
 from service.runtime.registry import BatchingConfig, ModelRegistry
 from service.settings import Settings, get_settings
@@ -48,6 +49,7 @@ def build_registry(settings: Settings) -> ModelRegistry:
             timeout_s=settings.request_timeout_s,
         ),
         max_image_pixels=settings.max_image_pixels,
+        run_inline_when=OPEN_CONNECTIONS.serving_one_client,
     )
 
 

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     import uvicorn
 
+    from service import connections
+
     # On SIGTERM uvicorn stops accepting, finishes the requests it has, runs the lifespan shutdown and then
     # re-raises the signal under the handler it found: with this one the process exits 0, not 143.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            http=connections.PROTOCOL,  # counts open connections: one means no batching (service/connections.py)
             log_level=settings.log_level,
             access_log=False,  # our middleware writes one structured line per request
             timeout_graceful_shutdown=30,

@@ -5,6 +5,10 @@ One long-lived worker thread per model takes whatever is waiting, up to
 idle server adds no latency; when several are waiting (the server is busy) it
 waits up to ``max_batch_delay`` after the oldest arrived for the batch to fill.
 The forward runs off the event loop; results go back through each caller's loop.
+
+When the caller can prove that no other request can arrive meanwhile (``run_inline_when``,
+e.g. the server has one open connection) and the worker is idle, the forward runs on the
+caller's thread instead: the hand-off to the worker and back costs more than a small model.
 """
 
 import asyncio
@@ -57,6 +61,7 @@ class DynamicBatcher:
         max_batch_delay_s: float,
         max_queue_size: int,
         timeout_s: float,
+        run_inline_when: Callable[[], bool] | None = None,
     ) -> None:
         self.model_name = model_name
         self._forward = forward
@@ -64,6 +69,8 @@ class DynamicBatcher:
         self.max_batch_delay_s = max_batch_delay_s
         self.max_queue_size = max_queue_size
         self.timeout_s = timeout_s
+        self._run_inline_when = run_inline_when
+        self._busy = False  # the worker holds a batch
         self._queue: queue.SimpleQueue[_WorkItem | object] = queue.SimpleQueue()
         self._queued_items = 0  # += on the event loop, -= on the worker: under _lock
         self._lock = threading.Lock()
@@ -89,6 +96,8 @@ class DynamicBatcher:
 
     async def submit(self, payload: Any, size: int) -> tuple[np.ndarray, BatchTiming]:
         """Queue ``size`` items; return their probabilities once their batch has run."""
+        if self._run_inline_when is not None and self.idle and self._run_inline_when():
+            return self._forward_inline(payload, size)
         with self._lock:
             if self._queued_items + size > self.max_queue_size:
                 raise OverloadedError(
@@ -106,6 +115,29 @@ class DynamicBatcher:
         finally:
             expiry.cancel()
 
+    @property
+    def idle(self) -> bool:
+        return self._queued_items == 0 and not self._busy
+
+    def _forward_inline(self, payload: Any, size: int) -> tuple[np.ndarray, BatchTiming]:
+        started = time.perf_counter()
+        try:
+            probabilities = self._forward([payload])
+        except Exception as exc:
+            raise self._failure(exc, 1) from exc
+        elapsed = time.perf_counter() - started
+        self._record(size, elapsed)
+        return probabilities, BatchTiming(queued=0.0, inference=elapsed, batch_size=size)
+
+    def _failure(self, exc: Exception, requests: int) -> InferenceError:
+        logger.exception("forward failed for a batch of %d requests on %s", requests, self.model_name)
+        return InferenceError(f"model {self.model_name!r} failed on this batch ({type(exc).__name__})")
+
+    def _record(self, rows: int, elapsed: float) -> None:
+        self._batch_hist.observe(rows)
+        self._infer_hist.observe(elapsed)
+        self._items_counter.inc(rows)
+
     # ---- worker thread ----
 
     def _run(self) -> None:
@@ -113,7 +145,11 @@ class DynamicBatcher:
             batch = self._collect()
             if batch is None:
                 return
-            self._execute(batch)
+            self._busy = True  # before the batch leaves the queue count, so `idle` never sees a gap
+            try:
+                self._execute(batch)
+            finally:
+                self._busy = False
 
     def _collect(self) -> list[_WorkItem] | None:
         first = self._carry or self._queue.get()
@@ -154,15 +190,11 @@ class DynamicBatcher:
         try:
             probabilities = self._forward([item.payload for item in live])
         except Exception as exc:
-            logger.exception("forward failed for a batch of %d requests on %s", len(live), self.model_name)
-            error = InferenceError(f"model {self.model_name!r} failed on this batch ({type(exc).__name__})")
-            _deliver(live, [error] * len(live))
+            _deliver(live, [self._failure(exc, len(live))] * len(live))
             return
         elapsed = time.perf_counter() - started
         live_rows = sum(item.size for item in live)
-        self._batch_hist.observe(live_rows)
-        self._infer_hist.observe(elapsed)
-        self._items_counter.inc(live_rows)
+        self._record(live_rows, elapsed)
         results: list[tuple[np.ndarray, BatchTiming] | BaseException] = []
         offset = 0
         for item in live:

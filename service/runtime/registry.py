@@ -7,6 +7,7 @@ import enum
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -61,11 +62,13 @@ class ModelRegistry:
         device: torch.device,
         batching: BatchingConfig,
         max_image_pixels: int,
+        run_inline_when: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.device = device
         self.batching = batching
         self.max_image_pixels = max_image_pixels
+        self.run_inline_when = run_inline_when
         names = selection or dict.fromkeys(store.model_names())
         self.models = {name: ServedModel(name, version) for name, version in names.items()}
         self.loaded = threading.Event()
@@ -115,6 +118,7 @@ class ModelRegistry:
             max_batch_delay_s=self.batching.max_batch_delay_s,
             max_queue_size=self.batching.max_queue_size,
             timeout_s=self.batching.timeout_s,
+            run_inline_when=self.run_inline_when,
         )
         batcher.start()
         served.manifest, served.runner, served.batcher = artifact.manifest, runner, batcher

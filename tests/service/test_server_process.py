@@ -35,6 +35,26 @@ def test_real_server_answers_over_tcp(server: str) -> None:
         assert missing.status_code == 404 and missing.json()["error"]["type"] == "model_not_found"
 
 
+def queue_ms(response: httpx.Response) -> float:
+    """The queue part of the Server-Timing header: 0 exactly when the forward ran on the event loop."""
+    part = next(p for p in response.headers["server-timing"].split(", ") if p.startswith("queue;"))
+    return float(part.removeprefix("queue;dur="))
+
+
+def test_a_lone_connection_skips_the_batcher_until_a_second_one_opens(server: str) -> None:
+    """One open connection means one request in flight: its forward runs inline (no queue time).
+    While another connection is open, requests go through the batcher thread again."""
+    body = {"names": ["Rossi", "Nakamura"]}
+    with httpx.Client(base_url=server, timeout=10) as lone:
+        alone = [lone.post("/v1/names/predict", json=body) for _ in range(3)]
+        with httpx.Client(base_url=server, timeout=10) as other:
+            assert other.get("/health/live").status_code == 200  # its connection stays open (keep-alive)
+            shared = [lone.post("/v1/names/predict", json=body) for _ in range(3)]
+    assert [queue_ms(r) for r in alone] == [0.0] * 3
+    assert all(queue_ms(r) > 0 for r in shared)
+    assert {json.dumps(r.json()["predictions"]) for r in alone + shared} == {json.dumps(alone[0].json()["predictions"])}
+
+
 def test_two_workers_share_metrics_and_clean_up(tmp_path: Path) -> None:
     """Both workers answer; /metrics sums them (multiprocess mode); the metrics folder goes away on exit."""
     with running_server("--workers", "2", TMPDIR=str(tmp_path)) as (base, process):

@@ -2,7 +2,7 @@
 
 import asyncio
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -128,3 +128,75 @@ async def test_a_failing_batch_fails_only_its_requests(batcher: DynamicBatcher, 
         await batcher.submit(rows(1), 1)
     result, _ = await batcher.submit(rows(2), 1)
     assert result.ravel().tolist() == [2]
+
+
+class ThreadRecorder(SlowIdentity):
+    """Also records which thread ran each forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def __call__(self, payloads: Sequence[np.ndarray]) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        return super().__call__(payloads)
+
+
+def inline_batcher(forward: SlowIdentity, run_inline_when: Callable[[], bool]) -> DynamicBatcher:
+    return DynamicBatcher(
+        "test",
+        forward,
+        max_batch_size=8,
+        max_batch_delay_s=0.002,
+        max_queue_size=16,
+        timeout_s=2,
+        run_inline_when=run_inline_when,
+    )
+
+
+@pytest.mark.parametrize(("sole_request", "expected_thread"), [(True, "MainThread"), (False, "batcher-test")])
+async def test_inline_only_when_the_caller_says_no_other_request_can_come(
+    sole_request: bool, expected_thread: str
+) -> None:
+    recorder = ThreadRecorder()
+    b = inline_batcher(recorder, lambda: sole_request)
+    b.start()
+    try:
+        result, timing = await b.submit(rows(3, 4), 2)
+    finally:
+        b.stop()
+    assert recorder.threads == [expected_thread]
+    np.testing.assert_array_equal(result, rows(3, 4))
+    assert timing.batch_size == 2
+    assert (timing.queued == 0.0) is sole_request
+
+
+async def test_a_busy_worker_keeps_requests_in_the_queue() -> None:
+    recorder = ThreadRecorder()
+    sole_request = False
+    b = inline_batcher(recorder, lambda: sole_request)
+    b.start()
+    try:
+        recorder.gate.clear()
+        held = asyncio.ensure_future(b.submit(rows(0), 1))
+        await asyncio.sleep(0.05)  # the worker holds request 0 at the gate: not idle
+        sole_request = True
+        assert not b.idle
+        second = asyncio.ensure_future(b.submit(rows(1), 1))
+        await asyncio.sleep(0.01)
+        recorder.gate.set()
+        await asyncio.gather(held, second)
+    finally:
+        recorder.gate.set()
+        b.stop()
+    assert recorder.threads == ["batcher-test", "batcher-test"]
+    assert b.idle
+
+
+async def test_an_inline_failure_is_an_inference_error() -> None:
+    recorder = ThreadRecorder()
+    recorder.fail_next = True
+    b = inline_batcher(recorder, lambda: True)
+    with pytest.raises(InferenceError):
+        await b.submit(rows(1), 1)
+    np.testing.assert_array_equal((await b.submit(rows(2), 1))[0], rows(2))
