@@ -54,7 +54,8 @@ def build_registry(settings: Settings) -> ModelRegistry:
 
 
 async def _load_models(registry: ModelRegistry) -> None:
-    await asyncio.to_thread(registry.load_all)
+    await asyncio.to_thread(registry.load_all)  # ready from here on
+    await asyncio.to_thread(registry.optimise_all)
     # Everything loaded so far lives as long as the process: keep the collector off it,
     # or full collections over the torch and FastAPI heap stall requests for ~100 ms.
     gc.collect()

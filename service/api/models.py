@@ -20,6 +20,7 @@ def model_info(served: ServedModel, registry: ModelRegistry) -> ModelInfo:
         device=str(registry.device),
         parameters=manifest.parameters if manifest else None,
         status=served.status.value,
+        graph=served.runner.graph if served.runner else None,
         error=served.error,
     )
 

@@ -95,6 +95,9 @@ class ModelInfo(BaseModel):
     device: str
     parameters: int | None
     status: ModelStatusName
+    graph: Literal["eager", "traced"] | None = Field(
+        None, description="The graph that runs: traced (one frozen TorchScript call) once verified after start-up."
+    )
     error: str | None = None
 
 

@@ -27,12 +27,12 @@ TEST_DEVICE = os.environ.get("TINYSERVE_TEST_DEVICE", "cpu")
 
 @asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """Start the app's lifespan, wait until every model has loaded, yield an httpx client."""
+    """Start the app's lifespan, wait until every model has loaded and optimised, yield an httpx client."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         registry = app.state.registry
         for _ in range(600):
-            if registry.loaded.is_set():
+            if registry.optimised.is_set():
                 break
             await asyncio.sleep(0.05)
         transport = httpx.ASGITransport(app=app)
