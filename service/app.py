@@ -54,7 +54,8 @@ def build_registry(settings: Settings) -> ModelRegistry:
 
 
 async def _load_models(registry: ModelRegistry) -> None:
-    await asyncio.to_thread(registry.load_all)  # ready from here on
+    if not registry.loaded.is_set():
+        await asyncio.to_thread(registry.load_all)  # ready from here on
     await asyncio.to_thread(registry.optimise_all)
     # Everything loaded so far lives as long as the process: keep the collector off it,
     # or full collections over the torch and FastAPI heap stall requests for ~100 ms.
@@ -71,7 +72,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
     registry = build_registry(settings)
     app.state.registry = registry
-    loading = asyncio.create_task(_load_models(registry))  # /health/ready says "loading" meanwhile
+    if settings.workers > 1:
+        # Workers share one listening socket and each accepts only once its lifespan has started:
+        # loading first keeps requests away from a worker that would answer 503 while another says ready.
+        await asyncio.to_thread(registry.load_all)
+    loading = asyncio.create_task(_load_models(registry))  # one worker: /health/ready says "loading" meanwhile
     try:
         yield
     finally:

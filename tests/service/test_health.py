@@ -1,7 +1,8 @@
 import httpx
 import pytest
 
-from tests.service.conftest import TEST_DEVICE
+from service.app import create_app
+from tests.service.conftest import TEST_DEVICE, make_settings
 
 pytestmark = pytest.mark.asyncio
 
@@ -43,3 +44,14 @@ async def test_head_probes_work(client: httpx.AsyncClient, path: str) -> None:
     response = await client.head(path)
     assert response.status_code == 200
     assert response.content == b""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_start_up_returns_before_loading_only_with_one_worker(workers: int) -> None:
+    """One worker answers /health/ready ("loading") while it loads. With several, a worker's start-up (after
+    which uvicorn lets it accept connections from the shared socket) ends only once its models are loaded,
+    so no request reaches a worker that would answer 503 while another one says ready."""
+    app = create_app(make_settings(models=["digits-cnn"], workers=workers))
+    async with app.router.lifespan_context(app):
+        loaded_at_start = app.state.registry.loaded.is_set()
+    assert loaded_at_start is (workers > 1)

@@ -56,11 +56,13 @@ def test_a_lone_connection_skips_the_batcher_until_a_second_one_opens(server: st
 
 
 def test_two_workers_share_metrics_and_clean_up(tmp_path: Path) -> None:
-    """Both workers answer; /metrics sums them (multiprocess mode); the metrics folder goes away on exit."""
+    """From the first ready answer on, every worker answers (a worker accepts connections only once its
+    models are loaded); /metrics sums them (multiprocess mode); the metrics folder goes away on exit."""
     with running_server("--workers", "2", TMPDIR=str(tmp_path)) as (base, process):
+        # A new connection per request, so the kernel hands them to whichever worker accepts.
+        ok = [httpx.post(f"{base}/v1/names/predict", json={"names": ["Rossi"]}).status_code for _ in range(40)]
+        assert ok == [200] * 40
         with httpx.Client(base_url=base, timeout=10) as client:
-            ok = [client.post("/v1/names/predict", json={"names": ["Rossi"]}).status_code for _ in range(40)]
-            assert ok == [200] * 40
             text = client.get("/metrics").text
         line = next(x for x in text.splitlines() if x.startswith('tinyserve_requests_total{method="POST"'))
         assert float(line.rsplit(" ", 1)[1]) == 40.0
