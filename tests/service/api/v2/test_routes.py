@@ -5,8 +5,9 @@ import base64
 import gzip
 import json
 import re
+import threading
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -468,17 +469,20 @@ async def test_keys_guard_everything_but_health(strict: httpx.AsyncClient, metho
 # ---- V2 and /v1 share the dynamic batcher ----
 
 
-async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.ndarray, int]]) -> None:
-    """8 /v1 requests (1 image each) and 8 V2 FP32 requests (2 images each), sent together.
+async def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
 
-    A /v1 response that reports a batch of more than 8 items shared it with V2 rows, and a
-    V2 response that reports an odd batch size shared it with /v1 rows (V2 rows come in pairs).
-    Which requests meet in which batch depends on timing (a lone first request runs at once),
-    so either proof will do.
-    """
+
+async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.ndarray, int]]) -> None:
+    """8 /v1 requests (1 image each) and 8 V2 FP32 requests (2 images each) queue up while the batch
+    worker is held on an earlier request; released, it runs all 24 rows as one batch."""
     mean, std = digits_mean_std()
     settings = make_settings(models=[DIGITS], max_batch_delay_ms=200)
-    async with running_app(settings) as (_, client):
+    async with running_app(settings) as (app, client):
         digits = [golden_digits[i % len(golden_digits)] for i in range(16)]
         pixels = [p for p, _ in digits]
 
@@ -492,15 +496,19 @@ async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.nda
             content, headers = binary_body([("images", "FP32", [2, 1, 28, 28], normalised.tobytes())])
             return await client.post(INFER, content=content, headers=headers)
 
-        calls = [call for i in range(8) for call in (v1(i), v2(i))]
-        responses = await asyncio.gather(*calls)
+        batcher = app.state.registry.get(DIGITS).batcher
+        release, forward = threading.Event(), batcher._forward
+        batcher._forward = lambda payloads: (release.wait(5), forward(payloads))[1]
+        holder = asyncio.ensure_future(v1(0))
+        await wait_until(lambda: not batcher.idle and batcher.queued_items == 0)  # the worker holds it
+        calls = asyncio.gather(*[call for i in range(8) for call in (v1(i), v2(i))])
+        await wait_until(lambda: batcher.queued_items == 24)  # every row waits behind the held request
+        release.set()
+        responses = await calls
+        assert (await holder).status_code == 200
         v1_responses, v2_responses = responses[0::2], responses[1::2]
-
-        def batch_sizes(group: list[httpx.Response]) -> list[int]:
-            return [int(r.headers["server-timing"].rsplit('"', 2)[1]) for r in group]
-
-        v1_sizes, v2_sizes = batch_sizes(v1_responses), batch_sizes(v2_responses)
-        assert max(v1_sizes) > 8 or any(size % 2 for size in v2_sizes), (v1_sizes, v2_sizes)
+        sizes = [int(r.headers["server-timing"].rsplit('"', 2)[1]) for r in responses]
+        assert sizes == [24] * 16
         # Each caller still gets its own answers, identical to a request on its own.
         for i, response in enumerate(v2_responses):
             _, outputs = read_outputs(response)
