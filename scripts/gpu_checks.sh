@@ -18,7 +18,7 @@ if ! command -v wrk > /dev/null && [ -x .gpu/bin/wrk ]; then
   export PATH="$PWD/.gpu/bin:$PATH" LD_LIBRARY_PATH="$PWD/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 LOADGEN=python
-wrk --version 2>&1 | head -1 | grep -q wrk && LOADGEN=wrk
+case "$(wrk --version 2>&1)" in wrk*) LOADGEN=wrk ;; esac  # wrk --version exits 1: no pipeline under pipefail
 DATA=/tmp/data
 mkdir -p "$DATA/MNIST/raw" "$DATA/names"
 for f in .gpu/data/*.gz; do gunzip -c "$f" > "$DATA/MNIST/raw/$(basename "$f" .gz)"; done
