@@ -40,6 +40,15 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
             yield app, client
 
 
+async def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    """Poll ``condition`` on the event loop (other tasks and threads run meanwhile) until it holds."""
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"model_store": MODELS_STORE, "device": TEST_DEVICE, "access_log": False, **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -9,6 +9,7 @@ import pytest
 
 from service.runtime.batcher import DynamicBatcher
 from service.runtime.errors import DeadlineExceededError, InferenceError, OverloadedError
+from tests.service.conftest import wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -179,9 +180,8 @@ async def test_a_busy_worker_keeps_requests_in_the_queue() -> None:
     try:
         recorder.gate.clear()
         held = asyncio.ensure_future(b.submit(rows(0), 1))
-        await asyncio.sleep(0.05)  # the worker holds request 0 at the gate: not idle
+        await wait_until(lambda: b.queued_items == 0 and not b.idle)  # the worker holds request 0 at the gate
         sole_request = True
-        assert not b.idle
         second = asyncio.ensure_future(b.submit(rows(1), 1))
         await asyncio.sleep(0.01)
         recorder.gate.set()

@@ -7,7 +7,7 @@ import json
 import re
 import threading
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ import pytest
 from artifacts import ModelStore
 from tests.paths import MODELS_STORE
 from tests.service.api.v2.wire import binary_body, bytes_elements, json_body, read_outputs
-from tests.service.conftest import make_settings, running_app
+from tests.service.conftest import make_settings, running_app, wait_until
 from tests.service.images import dark_on_light
 
 pytestmark = pytest.mark.asyncio
@@ -469,14 +469,6 @@ async def test_keys_guard_everything_but_health(strict: httpx.AsyncClient, metho
 # ---- V2 and /v1 share the dynamic batcher ----
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.ndarray, int]]) -> None:
     """8 /v1 requests (1 image each) and 8 V2 FP32 requests (2 images each) queue up while the batch
     worker is held on an earlier request; released, it runs all 24 rows as one batch."""
@@ -498,7 +490,12 @@ async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.nda
 
         batcher = app.state.registry.get(DIGITS).batcher
         release, forward = threading.Event(), batcher._forward
-        batcher._forward = lambda payloads: (release.wait(5), forward(payloads))[1]
+
+        def held_forward(payloads: list[np.ndarray]) -> np.ndarray:
+            release.wait(5)
+            return forward(payloads)
+
+        batcher._forward = held_forward
         holder = asyncio.ensure_future(v1(0))
         await wait_until(lambda: not batcher.idle and batcher.queued_items == 0)  # the worker holds it
         calls = asyncio.gather(*[call for i in range(8) for call in (v1(i), v2(i))])
