@@ -54,7 +54,7 @@ def build_registry(settings: Settings) -> ModelRegistry:
 
 
 async def _load_models(registry: ModelRegistry) -> None:
-    if not registry.loaded.is_set():
+    if not registry.loaded.is_set():  # several workers: the lifespan has loaded them already
         await asyncio.to_thread(registry.load_all)  # ready from here on
     await asyncio.to_thread(registry.optimise_all)
     # Everything loaded so far lives as long as the process: keep the collector off it,

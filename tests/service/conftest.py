@@ -49,6 +49,12 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
     raise AssertionError("condition not reached")
 
 
+def server_timing(response: httpx.Response) -> dict[str, str]:
+    """The Server-Timing header as {metric: dur or desc}, e.g. {"queue": "0.000", "batch_size": "3"}."""
+    parts = (part.split(";", 1) for part in response.headers["server-timing"].split(", "))
+    return {name: value.split("=", 1)[1].strip('"') for name, value in parts}
+
+
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"model_store": MODELS_STORE, "device": TEST_DEVICE, "access_log": False, **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

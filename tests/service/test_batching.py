@@ -7,6 +7,8 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.service.conftest import server_timing
+
 pytestmark = pytest.mark.asyncio
 
 
@@ -31,7 +33,7 @@ async def test_concurrent_requests_are_batched_and_answered_correctly(
     responses = await asyncio.gather(*(one(pixels) for pixels, _ in requests))
     assert all(r.status_code == 200 for r in responses)
     assert [r.json()["predictions"][0]["digit"] for r in responses] == [label for _, label in requests]
-    batch_sizes = [int(r.headers["server-timing"].rsplit('"', 2)[1]) for r in responses]
+    batch_sizes = [int(server_timing(r)["batch_size"]) for r in responses]
     assert max(batch_sizes) > 1
 
     after = batch_size_count((await client.get("/metrics")).text, "digits-cnn")

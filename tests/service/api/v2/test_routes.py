@@ -17,7 +17,7 @@ import pytest
 from artifacts import ModelStore
 from tests.paths import MODELS_STORE
 from tests.service.api.v2.wire import binary_body, bytes_elements, json_body, read_outputs
-from tests.service.conftest import make_settings, running_app, wait_until
+from tests.service.conftest import make_settings, running_app, server_timing, wait_until
 from tests.service.images import dark_on_light
 
 pytestmark = pytest.mark.asyncio
@@ -504,7 +504,7 @@ async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.nda
         responses = await calls
         assert (await holder).status_code == 200
         v1_responses, v2_responses = responses[0::2], responses[1::2]
-        sizes = [int(r.headers["server-timing"].rsplit('"', 2)[1]) for r in responses]
+        sizes = [int(server_timing(r)["batch_size"]) for r in responses]
         assert sizes == [24] * 16
         # Each caller still gets its own answers, identical to a request on its own.
         for i, response in enumerate(v2_responses):
