@@ -1,13 +1,15 @@
 """A fast path for the commonest request: digits as pixel grids.
 
 pydantic validates 784 integers per image one by one (about 45 us per image, 3.3 ms for
-64); orjson and one numpy pass do the same job in half the time. The fast path accepts
-only requests that are unmistakably valid and returns None for anything else, which then
-goes through the documented pydantic model and gets its exact error message: both paths
-accept the same requests (a property test holds them to it).
+64); orjson, a byte count and one numpy pass do the same job in a fraction of that. The
+fast path accepts only requests that are unmistakably valid and returns None for anything
+else, which then goes through the documented pydantic model and gets its exact error
+message: both paths accept the same requests (a property test holds them to it).
 """
 
 from dataclasses import dataclass
+from itertools import chain
+from typing import Any
 
 import numpy as np
 import orjson
@@ -16,6 +18,10 @@ from service.api.schemas import DigitsPredictRequest
 
 _ENVELOPE_KEYS = frozenset(DigitsPredictRequest.model_fields)
 _DEFAULT_TOP_K = DigitsPredictRequest.model_fields["top_k"].default
+_SIDE = 28
+# The bytes a JSON document of integers, lists and objects is made of, strings aside.
+_INTEGER_JSON_BYTES = b"0123456789-,:[]{} \t\r\n"
+_KEYS_PER_IMAGE = len(b'"pixels"')
 
 
 @dataclass(frozen=True)
@@ -26,8 +32,6 @@ class PixelRequest:
 
 
 def parse_pixel_request(body: bytes) -> PixelRequest | None:
-    if b"true" in body or b"false" in body:  # numpy would read JSON booleans as 1 and 0
-        return None
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -39,17 +43,41 @@ def parse_pixel_request(body: bytes) -> PixelRequest | None:
         return None
     if model is not None and type(model) is not str:
         return None
-    grids = []
-    for image in images:
-        if type(image) is not dict or image.keys() != {"pixels"}:
-            return None
-        grids.append(image["pixels"])
-    try:
-        array = np.array(grids)
-    except (ValueError, OverflowError):  # ragged or huge numbers
+    if not all(type(image) is dict and image.keys() == {"pixels"} for image in images):
         return None
-    if array.shape != (len(grids), 28, 28) or array.dtype.kind not in "iu":
+    if not _leaves_are_integers(body, data):
         return None
-    if array.min() < 0 or array.max() > 255:
+    rows = _rows(image["pixels"] for image in images)
+    if rows is None:
         return None
-    return PixelRequest(pixels=array.astype(np.uint8), top_k=top_k, model=model)
+    try:  # raises for a leaf outside 0..255 (orjson reads integers past 64 bits as floats: all too large)
+        pixels = np.fromiter(chain.from_iterable(rows), dtype=np.uint8, count=len(rows) * _SIDE)
+    except (OverflowError, TypeError, ValueError):  # TypeError: an empty list or object as a leaf
+        return None
+    return PixelRequest(pixels=pixels.reshape(len(images), _SIDE, _SIDE), top_k=top_k, model=model)
+
+
+def _leaves_are_integers(body: bytes, data: dict[str, Any]) -> bool:
+    """No leaf in the pixel grids is a float, string, boolean or null, decided on the raw bytes.
+
+    Deleting the bytes of integers, separators, brackets and whitespace leaves only what is
+    inside strings, plus a '.' or exponent for every float and the letters of every
+    true/false/null. Here the only strings allowed are the keys and the model name, so the
+    rest must be exactly as long as their shortest (orjson's) spelling; an escaped spelling
+    is longer and merely falls back to the schema.
+    """
+    envelope = {key: value for key, value in data.items() if key != "images"}
+    expected = len(b'"images"') + _KEYS_PER_IMAGE * len(data["images"])
+    expected += len(orjson.dumps(envelope).translate(None, _INTEGER_JSON_BYTES))
+    return len(body.translate(None, _INTEGER_JSON_BYTES)) == expected
+
+
+def _rows(grids: Any) -> list[list[Any]] | None:
+    """The rows of 28x28 grids, in order, or None if any grid has another shape."""
+    grids = list(grids)
+    if not all(type(grid) is list and len(grid) == _SIDE for grid in grids):
+        return None
+    rows = list(chain.from_iterable(grids))
+    if not all(type(row) is list and len(row) == _SIDE for row in rows):
+        return None
+    return rows

@@ -64,6 +64,48 @@ def test_fast_path_agrees_with_the_schema(body: dict[str, Any]) -> None:
         assert np.array_equal(fast.pixels, expected)
 
 
+def _raw_request(cell: bytes, envelope: bytes = b'"top_k": 3') -> bytes:
+    """A one-image request whose first pixel is spelled ``cell`` exactly as given."""
+    rows = [b"[" + b",".join([b"0"] * 28) + b"]"] * 28
+    rows[0] = b"[" + cell + b"," + b",".join([b"0"] * 27) + b"]"
+    return b'{"images": [{"pixels": [' + b",".join(rows) + b"]}], " + envelope + b"}"
+
+
+# (spelling, whether the fast path takes it): odd numbers, leaves and strings, spelled by hand.
+RAW_SPELLINGS = [
+    (_raw_request(cell), fast)
+    for cell, fast in [(b"-0", True), (b"255", True), (b"1e2", False), (b"1E2", False), (b"100.0", False)]
+    + [(b"2.5e1", False), (b"99999999999999999999999", False), (b"-99999999999999999999999", False)]
+    + [(b"18446744073709551615", False), (b"{}", False), (b"[]", False), (b"[7]", False), (b'"7"', False)]
+    + [(b"true", False), (b"null", False)]
+] + [
+    (_raw_request(b"7", envelope), fast)
+    for envelope, fast in [
+        (b'"model": "digits-cnn 7.5e1, [x]: {y}"', True),
+        ('"model": "modèle"'.encode(), True),
+        (b'"model": "digits\\u002dcnn"', False),
+        (b'"model": "a\\"b"', True),
+        (b'"top_k": 3, "to\\u0070_k": 2', False),
+        (b'"top_k": 3, "top_k": 4', False),
+        (b'\n "top_k"\t:\r\n 3 ', True),
+    ]
+]
+
+
+@pytest.mark.parametrize(("raw", "takes_fast_path"), RAW_SPELLINGS)
+def test_raw_spellings_agree_with_the_schema(raw: bytes, takes_fast_path: bool) -> None:
+    fast = parse_pixel_request(raw)
+    assert (fast is not None) == takes_fast_path
+    try:
+        documented = DigitsPredictRequest.model_validate_json(raw)
+    except ValidationError:
+        assert fast is None, "the fast path accepted a request the schema refuses"
+        return
+    if fast is not None:
+        assert fast.top_k == documented.top_k and fast.model == documented.model
+        assert np.array_equal(fast.pixels, np.asarray([documented.images[0].pixels], dtype=np.uint8))
+
+
 @pytest.mark.parametrize("top_k", [1, 3, 10])
 def test_plain_requests_take_the_fast_path(top_k: int) -> None:
     body = orjson.dumps({"images": [{"pixels": grid(7)}] * 4, "top_k": top_k, "model": "digits-cnn"})
