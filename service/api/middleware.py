@@ -3,10 +3,11 @@
 Pure ASGI (not BaseHTTPMiddleware) because it runs on every request and must cost microseconds.
 """
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from fastapi import HTTPException
 from prometheus_client import Counter, Histogram
@@ -28,13 +29,17 @@ class RequestContextMiddleware:
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        # A random prefix per app instance (so per worker and per start) and a counter: unique ids
+        # without uuid4's os.urandom call on every request.
+        self._id_prefix = secrets.token_hex(8)
+        self._id_counter = itertools.count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = self._request_id(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
@@ -67,6 +72,14 @@ class RequestContextMiddleware:
             await self.app(scope, self._limited(receive), send_with_id)
         finally:
             self._record(scope, state, status, time.perf_counter() - started)
+
+    def _request_id(self, scope: Scope) -> str:
+        given = _header(scope, b"x-request-id")
+        if given:
+            text = given.decode("latin-1")
+            if _SAFE_REQUEST_ID.match(text):
+                return text
+        return f"{self._id_prefix}{next(self._id_counter):016x}"
 
     def _limited(self, receive: Receive) -> Receive:
         """Count body bytes as they arrive: a body without Content-Length is capped too."""
@@ -115,15 +128,6 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
-
-
-def _request_id(scope: Scope) -> str:
-    given = _header(scope, b"x-request-id")
-    if given:
-        text = given.decode("latin-1")
-        if _SAFE_REQUEST_ID.match(text):
-            return text
-    return uuid.uuid4().hex
 
 
 def _content_length(scope: Scope) -> int | None:

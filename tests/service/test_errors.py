@@ -31,6 +31,12 @@ async def test_unsafe_request_ids_are_replaced(client: httpx.AsyncClient) -> Non
     assert len(response.headers["x-request-id"]) == 32
 
 
+async def test_generated_request_ids_are_distinct_hex(client: httpx.AsyncClient) -> None:
+    ids = [(await client.get("/health/live")).headers["x-request-id"] for _ in range(3)]
+    assert len(set(ids)) == 3
+    assert all(len(id_) == 32 and int(id_, 16) >= 0 for id_ in ids)
+
+
 async def test_openapi_documents_every_route_with_examples(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     paths = schema["paths"]
