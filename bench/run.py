@@ -192,6 +192,10 @@ def bench_server(
             for c in checks:
                 if not c.ok:
                     log(f"    {c.scenario}: {c.failures}")
+            if spec.settled_line is not None:
+                expected = spec.workers * models
+                if not procs.wait_log_lines(log_path, offset, spec.settled_line, expected, proc, ALL_WORKERS_WAIT_S):
+                    log(f"  {spec.name}: fewer than {expected} 'runs its ... graph' log lines; measuring anyway")
             cells = load_cells(spec, proc, loaded, args)
             if spec.kind == "tinyserve":
                 record["metrics_ok"] = all(c.get("metrics_ok", True) for c in cells)

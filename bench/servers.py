@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import PROJECT_ROOT
 
 TINYSERVE_LOADED = re.compile(r'"logger":\s*"tinyserve\.registry".*"message":\s*"(loaded |model \S+ failed to load)')
+TINYSERVE_SETTLED = re.compile(r'"logger":\s*"tinyserve\.registry".*"message":\s*"\S+ runs its ')
 TARGET_NAMES = ("tinyserve", "baseline", "tinyserve-w2", "tinyserve-log")
 
 
@@ -29,6 +30,9 @@ class ServerSpec:
     # Each worker of a multi-worker tinyserve answers /health/ready for itself, so a 200 says one worker
     # is ready. Every worker logs one line per model it loaded (or failed to load): that shows them all.
     loaded_line: re.Pattern[str] | None = None
+    # After readiness tinyserve traces its graphs and times its kernels (one line per model and worker
+    # when done): load is measured only after that, on the graphs it will keep.
+    settled_line: re.Pattern[str] | None = None
 
     @property
     def base_url(self) -> str:
@@ -63,7 +67,7 @@ def tinyserve(name: str, port: int, store: Path, torch_threads: int, workers: in
         {"TINYSERVE_TORCH_THREADS": str(torch_threads), "TINYSERVE_ACCESS_LOG": "true" if access_log else "false"},
     )
     note = f"tinyserve serve, {workers} worker{'s' if workers > 1 else ''}, access log {'on' if access_log else 'off'}"
-    return ServerSpec(name, "tinyserve", workers, port, argv, env, note, TINYSERVE_LOADED)
+    return ServerSpec(name, "tinyserve", workers, port, argv, env, note, TINYSERVE_LOADED, TINYSERVE_SETTLED)
 
 
 def baseline(port: int, store: Path, torch_threads: int) -> ServerSpec:

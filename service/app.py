@@ -67,9 +67,6 @@ async def _load_models(registry: ModelRegistry) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     torch.set_num_threads(settings.torch_threads)
-    # oneDNN's convolutions cost 3x more than the plain ones at batch 1 and are no faster
-    # at batch 64 for models this small (measured on the course CNN, one thread).
-    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
     registry = build_registry(settings)
     app.state.registry = registry
     if settings.workers > 1:

@@ -21,6 +21,7 @@ def model_info(served: ServedModel, registry: ModelRegistry) -> ModelInfo:
         parameters=manifest.parameters if manifest else None,
         status=served.status.value,
         graph=served.runner.graph if served.runner else None,
+        onednn_from_batch=served.runner.onednn_from if served.runner else None,
         error=served.error,
     )
 

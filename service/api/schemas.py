@@ -98,6 +98,11 @@ class ModelInfo(BaseModel):
     graph: Literal["eager", "traced"] | None = Field(
         None, description="The graph that runs: traced (one frozen TorchScript call) once verified after start-up."
     )
+    onednn_from_batch: int | None = Field(
+        None,
+        description="On CPU, batches of at least this many rows run on oneDNN's kernels, smaller ones on "
+        "PyTorch's own: timed per model after start-up. null: never.",
+    )
     error: str | None = None
 
 

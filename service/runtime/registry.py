@@ -104,9 +104,10 @@ class ModelRegistry:
             if served.runner is not None:
                 started = time.perf_counter()
                 served.runner.optimise(GOLDEN_TOLERANCE[self.device.type])
-                logger.info(
-                    "%s runs its %s graph (%.2f s)", served.name, served.runner.graph, time.perf_counter() - started
-                )
+                threshold = served.runner.onednn_from
+                onednn = f", oneDNN kernels from batch {threshold}" if threshold else ""
+                elapsed = time.perf_counter() - started
+                logger.info("%s runs its %s graph%s (%.2f s)", served.name, served.runner.graph, onednn, elapsed)
         self.optimised.set()
 
     def _load(self, served: ServedModel) -> None:

@@ -1,6 +1,7 @@
 import httpx
 import pytest
 
+from service.runtime.runners import ONEDNN_PROBES
 from tests.service.conftest import TEST_DEVICE
 
 pytestmark = pytest.mark.asyncio
@@ -19,6 +20,9 @@ async def test_list_models(client: httpx.AsyncClient, committed_models: list[str
         assert 0 < info["metrics"]["test_accuracy"] <= 100
         # Digit models swap in their traced graph once it passes the golden check; the GRU stays eager.
         assert info["graph"] == ("traced" if info["task"] == "image-classification" else "eager")
+        assert info["onednn_from_batch"] in {None, *ONEDNN_PROBES}
+        if info["task"] == "text-classification" or info["device"] != "cpu":
+            assert info["onednn_from_batch"] is None
 
 
 @pytest.mark.parametrize(

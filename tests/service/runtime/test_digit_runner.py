@@ -67,3 +67,48 @@ def test_a_traced_graph_that_misses_the_golden_outputs_is_not_used(monkeypatch: 
     runner.optimise(tolerance=1e-4)
     assert runner.graph == "eager"
     np.testing.assert_array_equal(runner.forward([runner.golden_payload()]), eager)
+
+
+@pytest.mark.parametrize(
+    ("faster_at", "threshold"),
+    [
+        ({4, 8, 16, 32, 64}, 4),
+        ({16, 32, 64}, 16),
+        ({4, 8, 32, 64}, 32),  # a loss at 16 outweighs the wins below it
+        ({4, 8, 16, 32}, None),  # slower at the largest batch: never
+        (set(), None),
+    ],
+)
+def test_onednn_is_used_from_the_batch_where_it_wins_for_good(
+    monkeypatch: pytest.MonkeyPatch, faster_at: set[int], threshold: int | None
+) -> None:
+    runner = load_cnn()
+    monkeypatch.setattr(DigitRunner, "_onednn_is_faster", lambda self, rows: rows in faster_at)
+    runner.optimise(tolerance=1e-4)
+    assert runner.onednn_from == threshold
+
+
+def test_onednn_is_not_used_when_it_misses_the_golden_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = load_cnn()
+    monkeypatch.setattr(DigitRunner, "_onednn_is_faster", lambda self, rows: True)
+    runner.optimise(tolerance=-1.0)  # no graph or kernel can meet it
+    assert runner.onednn_from is None and runner.graph == "eager"
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 64])
+def test_each_forward_chooses_its_kernels_by_batch_size(runner: DigitRunner, rows: int) -> None:
+    pixels = np.resize(runner.golden_payload(), (rows, 28, 28))
+    runner.onednn_from = 8
+    try:
+        expected = runner._run(runner._module, pixels, onednn=False)
+        probabilities = runner.forward([pixels])
+        assert torch.backends.mkldnn.enabled == (rows >= 8)
+        np.testing.assert_allclose(probabilities, expected, atol=1e-6)  # both kernels, same answers
+    finally:
+        runner.onednn_from = None
+
+
+def test_the_timed_choice_is_a_probe_size_or_never() -> None:
+    runner = load_cnn()
+    runner.optimise(tolerance=1e-4)
+    assert runner.onednn_from in {None, *runners.ONEDNN_PROBES}
