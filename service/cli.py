@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             http=connections.PROTOCOL,  # counts open connections: one means no batching (service/connections.py)
             log_level=settings.log_level,
             access_log=False,  # our middleware writes one structured line per request
+            timeout_keep_alive=settings.keep_alive_s,
             timeout_graceful_shutdown=30,
         )
 

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_batch_delay_ms: float = Field(2.0, ge=0, le=1000, description="Longest wait for a batch to fill.")
     max_queue_size: int = Field(1024, ge=1, description="Items waiting per model before 503s.")
     request_timeout_s: float = Field(10.0, gt=0, le=600, description="Deadline per request (504 after).")
+    # Longer than clients' and load balancers' idle timeouts (httpx 5 s, AWS ALB 60 s): the side that
+    # closes an idle connection first must be the one that would reuse it, or a request sent just as
+    # the server closes meets a reset (seen once in 10,000 soak requests with uvicorn's 5 s and httpx's 5 s).
+    keep_alive_s: int = Field(75, ge=1, le=3600, description="How long an idle keep-alive connection stays open.")
 
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body (413).")
     max_images: int = Field(64, ge=1, le=4096, description="Most images per request.")

@@ -2,8 +2,10 @@
 
 import json
 import logging
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +50,20 @@ def test_a_lone_connection_skips_the_batcher_until_a_second_one_opens(server: st
     assert [float(server_timing(r)["queue"]) for r in alone] == [0.0] * 3
     assert all(float(server_timing(r)["queue"]) > 0 for r in shared)
     assert {json.dumps(r.json()["predictions"]) for r in alone + shared} == {json.dumps(alone[0].json()["predictions"])}
+
+
+def test_idle_connections_close_after_the_keep_alive_time() -> None:
+    with running_server(TINYSERVE_KEEP_ALIVE_S="1") as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: tinyserve\r\n\r\n")
+            response = b""
+            while not response.endswith(b'{"status":"alive"}'):  # headers and body may come apart
+                response += connection.recv(4096)
+            assert response.startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert connection.recv(4096) == b""  # the server closed the idle connection
+            assert 0.5 < time.monotonic() - started < 4
 
 
 def test_two_workers_share_metrics_and_clean_up(tmp_path: Path) -> None:

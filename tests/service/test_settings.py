@@ -7,6 +7,7 @@ from service.settings import Settings
 def test_defaults_are_sane() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.port == 8000 and settings.device == "auto" and settings.max_images == 64
+    assert settings.keep_alive_s > 60  # outlives clients' and load balancers' idle timeouts
     assert settings.model_selection() == {}
 
 
