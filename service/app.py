@@ -84,7 +84,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    app = FastAPI(title="tinyserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    otel = settings.opentelemetry
+    app = FastAPI(
+        title="tinyserve",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+    )
     app.state.settings = settings
     install_error_handlers(app)
     # Added first, so it runs inside RequestContextMiddleware (request id, limits, metrics, log).

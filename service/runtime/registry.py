@@ -72,6 +72,7 @@ class ModelRegistry:
         names = selection or dict.fromkeys(store.model_names())
         self.models = {name: ServedModel(name, version) for name, version in names.items()}
         self.loaded = threading.Event()  # every model is ready or failed
+        self._defaults: dict[Task, str] = {}  # default_model's answers once loading is over
         self.optimised = threading.Event()  # and the ready ones run their fastest verified graph
 
     # ---- start-up and shutdown ----
@@ -173,10 +174,14 @@ class ModelRegistry:
         """The configured default for a task, else its most accurate ready model."""
         if preferred:
             return preferred
+        if task in self._defaults:
+            return self._defaults[task]
         candidates = [s for s in self.models.values() if s.manifest is not None and s.manifest.task == task]
         if not candidates:
             raise ModelNotReadyError(f"no {task} model is ready")
         best = max(candidates, key=lambda s: s.manifest.metrics.test_accuracy if s.manifest else 0.0)
+        if self.loaded.is_set():  # final once every model has loaded or failed
+            self._defaults[task] = best.name
         return best.name
 
 
