@@ -79,6 +79,8 @@ def main() -> None:
         process = procs.start(spec.argv, spec.env, Path(tmp), Path(tmp) / "server.log")
         try:
             procs.wait_ready(spec.ready_url, process, timeout_s=60)
+            assert spec.settled_line is not None
+            procs.wait_log_lines(Path(tmp) / "server.log", 0, spec.settled_line, 1, process, timeout_s=30)
             check(spec.base_url, args.model, one)
             check(spec.base_url, args.model, bulk)
             rows = measure(spec.base_url, args.model, one, bulk, [int(c) for c in args.conc.split(",")], args.duration)

@@ -1,49 +1,60 @@
-"""The JSON prediction routes, dispatched before FastAPI's own machinery.
+"""The prediction routes, dispatched before FastAPI's own machinery.
 
 On a model this small FastAPI's per-request work (routing through included routers,
 dependency solving, exit stacks, the per-route exception wrappers) costs more than the
 forward pass. ``HotRouteMiddleware`` sits just inside ``RequestContextMiddleware`` (so
 request ids, body limits, metrics and the access log still apply), sends POSTs to these
 paths straight to their endpoints, and maps their errors with the same handlers as the
-rest of the app. The APIRoutes of the same paths stay registered, so /docs and
-/openapi.json describe them exactly; other methods on these paths reach FastAPI (405).
-The endpoints read and validate the body themselves and check the API key through
-``hot_route_context``.
+rest of the app (V2's endpoint answers its own errors in V2's shape). The APIRoutes of the
+same paths stay registered, so /docs and /openapi.json describe them exactly; other methods
+on these paths reach FastAPI (405). The endpoints read and validate the body themselves
+and check the API key through ``hot_route_context``.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 
 from fastapi import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import digits, names
 from service.api.errors import handler_for
+from service.api.v2.routes import HOT_INFER_ROUTES
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-HOT_ROUTES: dict[str, Endpoint] = {
-    "/v1/digits/predict": digits.predict_digits,
-    "/v1/names/predict": names.predict_names,
-}
+HOT_ROUTES = [
+    Route("/v1/digits/predict", digits.predict_digits, methods=["POST"]),
+    Route("/v1/names/predict", names.predict_names, methods=["POST"]),
+    *HOT_INFER_ROUTES,
+]
 
 
 class HotRouteMiddleware:
-    def __init__(self, app: ASGIApp, routes: dict[str, Endpoint] = HOT_ROUTES) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[Route] = HOT_ROUTES) -> None:
         self.app = app
-        # Route objects only label requests (metrics, access log) by path, as FastAPI's routes do.
-        self.routes = {path: Route(path, endpoint, methods=["POST"]) for path, endpoint in routes.items()}
+        # Fixed paths by dict lookup; the few with parameters (V2's model name) by Starlette's matching.
+        self.fixed = {route.path: route for route in routes if not route.param_convertors}
+        self.parametrised = [route for route in routes if route.param_convertors]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.routes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        route = self._match(scope) if scope["type"] == "http" and scope["method"] == "POST" else None
         if route is None:
             await self.app(scope, receive, send)
             return
-        scope["route"] = route
+        scope["route"] = route  # what metrics and the access log label requests by, as FastAPI's routes do
         request = Request(scope, receive, send)
         try:
             response = await route.endpoint(request)
         except Exception as exc:
             response = await handler_for(exc)(request, exc)
         await response(scope, receive, send)
+
+    def _match(self, scope: Scope) -> Route | None:
+        route = self.fixed.get(scope["path"])
+        if route is not None:
+            return route
+        for candidate in self.parametrised:
+            match, child_scope = candidate.matches(scope)
+            if match is Match.FULL:
+                scope.update(child_scope)  # path_params
+                return candidate
+        return None

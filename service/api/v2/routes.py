@@ -186,18 +186,14 @@ async def infer_version(name: str, version: str, request: Request) -> Response:
 
 
 async def hot_infer(request: Request) -> Response:
-    """Both infer paths as plain Starlette routes, matched before the APIRoutes above (which /docs shows).
-
-    The trade service/api/hot_routes.py makes for /v1: FastAPI's per-request route
-    machinery costs about as much as a small model's forward pass.
-    """
+    """Both infer paths for HotRouteMiddleware (service/api/hot_routes.py), which dispatches them before
+    FastAPI's routing: its per-request machinery costs about as much as a small model's forward pass.
+    The APIRoutes above stay for /docs and for other methods."""
     params = request.path_params
-    request.scope["route"] = HOT_INFER_ROUTES["version" in params]  # what metrics and the access log label by
     return await guarded(request, lambda: _infer(request, params["name"], params.get("version")))
 
 
 HOT_INFER_ROUTES = [Route(path, hot_infer, methods=["POST"]) for path in (INFER_PATH, INFER_VERSION_PATH)]
-router.routes[:0] = HOT_INFER_ROUTES
 
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
