@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import re
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import File, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from artifacts.manifest import Task
 from service.api.deps import RegistryDep, SettingsDep, hot_route_context, v1_router
@@ -88,6 +90,38 @@ async def predict_digit_uploads(
 ) -> JSONBytesResponse:
     contents = [await upload.read() for upload in files]
     return await _predict(request, registry, settings, contents, top_k, model)
+
+
+_TOP_K = re.compile(r"[1-9]|10")
+
+
+async def predict_digit_uploads_hot(request: Request) -> JSONBytesResponse | None:
+    """The upload route's common case for HotRouteMiddleware: plain query, files under "files".
+
+    Anything else (an odd ``top_k``, a form that does not parse, no files) returns None, and the
+    middleware hands the request with its body to ``predict_digit_uploads`` above, so every
+    error keeps FastAPI's exact message.
+    """
+    registry, settings = hot_route_context(request)
+    query = request.query_params
+    top_k_values, models = query.getlist("top_k"), query.getlist("model")
+    if len(top_k_values) > 1 or len(models) > 1 or not _TOP_K.fullmatch(top_k_values[0] if top_k_values else "3"):
+        return None
+    await request.body()  # kept on the request: the form parses from it, and a fallback replays it
+    try:
+        form = await request.form()
+    except Exception:  # noqa: BLE001 - FastAPI's route parses it again and words the error
+        return None
+    try:
+        fields = form.getlist("files")
+        files = [upload for upload in fields if isinstance(upload, StarletteUploadFile)]
+        if not files or len(files) < len(fields):
+            return None
+        contents = [await upload.read() for upload in files]
+    finally:
+        await form.close()
+    k = int(top_k_values[0]) if top_k_values else 3
+    return await _predict(request, registry, settings, contents, k, models[0] if models else None)
 
 
 async def _predict(

@@ -5,7 +5,9 @@ dependency solving, exit stacks, the per-route exception wrappers) costs more th
 forward pass. ``HotRouteMiddleware`` sits just inside ``RequestContextMiddleware`` (so
 request ids, body limits, metrics and the access log still apply), sends POSTs to these
 paths straight to their endpoints, and maps their errors with the same handlers as the
-rest of the app (V2's endpoint answers its own errors in V2's shape). The APIRoutes of the
+rest of the app (V2's endpoint answers its own errors in V2's shape). An endpoint that
+returns None declines (the upload route, for anything but its common case): FastAPI's
+route of the same path then answers, reading the body again. The APIRoutes of the
 same paths stay registered, so /docs and /openapi.json describe them exactly; other methods
 on these paths reach FastAPI (405). The endpoints read and validate the body themselves
 and check the API key through ``hot_route_context``.
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 
 from fastapi import Request
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api import digits, names
 from service.api.errors import handler_for
@@ -23,6 +25,7 @@ from service.api.v2.routes import HOT_INFER_ROUTES
 
 HOT_ROUTES = [
     Route("/v1/digits/predict", digits.predict_digits, methods=["POST"]),
+    Route(digits.UPLOAD_PATH, digits.predict_digit_uploads_hot, methods=["POST"]),
     Route("/v1/names/predict", names.predict_names, methods=["POST"]),
     *HOT_INFER_ROUTES,
 ]
@@ -46,6 +49,9 @@ class HotRouteMiddleware:
             response = await route.endpoint(request)
         except Exception as exc:
             response = await handler_for(exc)(request, exc)
+        if response is None:  # not the endpoint's common case: FastAPI's route answers, given the body again
+            await self.app(scope, _replaying(await request.body(), receive), send)
+            return
         await response(scope, receive, send)
 
     def _match(self, scope: Scope) -> Route | None:
@@ -58,3 +64,13 @@ class HotRouteMiddleware:
                 scope.update(child_scope)  # path_params
                 return candidate
         return None
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for an app that must read a body already read: the body first, then the connection."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
