@@ -42,6 +42,7 @@ def test_every_prediction_route_is_hot() -> None:
     paths = {route.path for route in HOT_ROUTES}
     assert paths == {
         "/v1/digits/predict",
+        "/v1/digits/predict/upload",
         "/v1/names/predict",
         "/v2/models/{name}/infer",
         "/v2/models/{name}/versions/{version}/infer",
