@@ -16,6 +16,7 @@ and check the API key through ``hot_route_context``.
 from collections.abc import Sequence
 
 from fastapi import Request
+from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,15 +45,20 @@ class HotRouteMiddleware:
             await self.app(scope, receive, send)
             return
         scope["route"] = route  # what metrics and the access log label requests by, as FastAPI's routes do
-        request = Request(scope, receive, send)
+        answer = await self._answer(route, Request(scope, receive, send))
+        if isinstance(answer, bytes):  # declined: FastAPI's route of the same path answers, given the body again
+            await self.app(scope, _replaying(answer, receive), send)
+        else:
+            await answer(scope, receive, send)
+
+    @staticmethod
+    async def _answer(route: Route, request: Request) -> Response | bytes:
+        """The endpoint's response, an error response for what it raised, or the body if it declines."""
         try:
-            response = await route.endpoint(request)
+            response: Response | None = await route.endpoint(request)
+            return response if response is not None else await request.body()  # the body limit applies here too
         except Exception as exc:
-            response = await handler_for(exc)(request, exc)
-        if response is None:  # not the endpoint's common case: FastAPI's route answers, given the body again
-            await self.app(scope, _replaying(await request.body(), receive), send)
-            return
-        await response(scope, receive, send)
+            return await handler_for(exc)(request, exc)
 
     def _match(self, scope: Scope) -> Route | None:
         route = self.fixed.get(scope["path"])
