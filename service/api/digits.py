@@ -104,8 +104,9 @@ async def predict_digit_uploads_hot(request: Request) -> JSONBytesResponse | Non
     """
     registry, settings = hot_route_context(request)
     query = request.query_params
-    top_k_values, models = query.getlist("top_k"), query.getlist("model")
-    if len(top_k_values) > 1 or len(models) > 1 or not _TOP_K.fullmatch(top_k_values[0] if top_k_values else "3"):
+    top_k_values = query.getlist("top_k") or ["3"]
+    models: list[str | None] = [*query.getlist("model")] or [None]
+    if len(top_k_values) > 1 or len(models) > 1 or not _TOP_K.fullmatch(top_k_values[0]):
         return None
     await request.body()  # kept on the request: the form parses from it, and a fallback replays it
     try:
@@ -120,8 +121,7 @@ async def predict_digit_uploads_hot(request: Request) -> JSONBytesResponse | Non
         contents = [await upload.read() for upload in files]
     finally:
         await form.close()
-    k = int(top_k_values[0]) if top_k_values else 3
-    return await _predict(request, registry, settings, contents, k, models[0] if models else None)
+    return await _predict(request, registry, settings, contents, int(top_k_values[0]), models[0])
 
 
 async def _predict(

@@ -47,7 +47,7 @@ def parse_pixel_request(body: bytes) -> PixelRequest | None:
         return None
     if not _leaves_are_integers(body, data):
         return None
-    rows = _rows(image["pixels"] for image in images)
+    rows = _rows([image["pixels"] for image in images])
     if rows is None:
         return None
     try:  # raises for a leaf outside 0..255 (orjson reads integers past 64 bits as floats: all too large)
@@ -72,9 +72,8 @@ def _leaves_are_integers(body: bytes, data: dict[str, Any]) -> bool:
     return len(body.translate(None, _INTEGER_JSON_BYTES)) == expected
 
 
-def _rows(grids: Any) -> list[list[Any]] | None:
+def _rows(grids: list[Any]) -> list[list[Any]] | None:
     """The rows of 28x28 grids, in order, or None if any grid has another shape."""
-    grids = list(grids)
     if not all(type(grid) is list and len(grid) == _SIDE for grid in grids):
         return None
     rows = list(chain.from_iterable(grids))
