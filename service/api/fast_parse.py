@@ -1,7 +1,7 @@
 """A fast path for the commonest request: digits as pixel grids.
 
 pydantic validates 784 integers per image one by one (about 45 us per image, 3.3 ms for
-64); orjson, a byte count and one numpy pass do the same job in a fraction of that. The
+64); orjson, a byte count and one bytes() call per row do the same job in a fraction of that. The
 fast path accepts only requests that are unmistakably valid and returns None for anything
 else, which then goes through the documented pydantic model and gets its exact error
 message: both paths accept the same requests (a property test holds them to it).
@@ -50,11 +50,13 @@ def parse_pixel_request(body: bytes) -> PixelRequest | None:
     rows = _rows([image["pixels"] for image in images])
     if rows is None:
         return None
-    try:  # raises for a leaf outside 0..255 (orjson reads integers past 64 bits as floats: all too large)
-        pixels = np.fromiter(chain.from_iterable(rows), dtype=np.uint8, count=len(rows) * _SIDE)
-    except (OverflowError, TypeError, ValueError):  # TypeError: an empty list or object as a leaf
+    try:  # bytes() raises for a leaf outside 0..255, a float (orjson reads integers past 64 bits as
+        # floats, all too large) or an empty list/object; a C loop, twice as fast as numpy.fromiter
+        pixels = bytearray().join(map(bytes, rows))  # writable: torch.from_numpy warns on read-only
+    except (TypeError, ValueError):
         return None
-    return PixelRequest(pixels=pixels.reshape(len(images), _SIDE, _SIDE), top_k=top_k, model=model)
+    grids = np.frombuffer(pixels, dtype=np.uint8).reshape(len(images), _SIDE, _SIDE)
+    return PixelRequest(pixels=grids, top_k=top_k, model=model)
 
 
 def _leaves_are_integers(body: bytes, data: dict[str, Any]) -> bool:

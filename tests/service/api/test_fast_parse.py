@@ -108,6 +108,7 @@ def test_plain_requests_take_the_fast_path(top_k: int) -> None:
     fast = parse_pixel_request(body)
     assert fast is not None
     assert fast.pixels.shape == (4, 28, 28) and fast.pixels.dtype == np.uint8 and int(fast.pixels.max()) == 7
+    assert fast.pixels.flags.writeable  # torch.from_numpy warns about read-only arrays
 
 
 @pytest.mark.parametrize("body", [b"", b"[]", b"{not json", b'{"images": "x"}', b"\xff\xfe"])
