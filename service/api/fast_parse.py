@@ -1,10 +1,10 @@
 """A fast path for the commonest request: digits as pixel grids.
 
 pydantic validates 784 integers per image one by one (about 45 us per image, 3.3 ms for
-64); orjson, a byte count and one bytes() call per row do the same job in a fraction of that. The
-fast path accepts only requests that are unmistakably valid and returns None for anything
-else, which then goes through the documented pydantic model and gets its exact error
-message: both paths accept the same requests (a property test holds them to it).
+64); orjson, a byte count and one bytes() call per row do the same job in a fraction of
+that. The fast path accepts only requests that are unmistakably valid and returns None for
+anything else, which then goes through the documented pydantic model and gets its exact
+error message: both paths accept the same requests (a property test holds them to it).
 """
 
 from dataclasses import dataclass
