@@ -2,7 +2,6 @@
 
 import base64
 import binascii
-import re
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -18,7 +17,13 @@ from service.api.fast_parse import parse_pixel_request
 from service.api.openapi import example_seven_pixels, example_seven_png_base64, json_request_body
 from service.api.parsing import parse_json_body
 from service.api.responses import JSONBytesResponse
-from service.api.schemas import DigitImage, DigitsPredictRequest, DigitsPredictResponse, ErrorResponse
+from service.api.schemas import (
+    DIGITS_MAX_TOP_K,
+    DigitImage,
+    DigitsPredictRequest,
+    DigitsPredictResponse,
+    ErrorResponse,
+)
 from service.api.timing import server_timing
 from service.runtime.errors import InvalidInputError, RuntimeServiceError, UnprocessableInputError
 from service.runtime.registry import ModelRegistry
@@ -85,14 +90,15 @@ async def predict_digit_uploads(
     registry: RegistryDep,
     settings: SettingsDep,
     files: Annotated[list[UploadFile], File(description="One or more PNG/JPEG/BMP/GIF/WebP files.")],
-    top_k: Annotated[int, Query(ge=1, le=10)] = 3,
+    top_k: Annotated[int, Query(ge=1, le=DIGITS_MAX_TOP_K)] = 3,
     model: Annotated[str | None, Query(description="A digits model; default: the most accurate.")] = None,
 ) -> JSONBytesResponse:
     contents = [await upload.read() for upload in files]
     return await _predict(request, registry, settings, contents, top_k, model)
 
 
-_TOP_K = re.compile(r"[1-9]|10")
+# Exactly the plain spellings; anything else ("03", " 3") goes to FastAPI's route to be judged.
+_TOP_K_SPELLINGS = frozenset(str(k) for k in range(1, DIGITS_MAX_TOP_K + 1))
 
 
 async def predict_digit_uploads_hot(request: Request) -> JSONBytesResponse | None:
@@ -106,7 +112,7 @@ async def predict_digit_uploads_hot(request: Request) -> JSONBytesResponse | Non
     query = request.query_params
     top_k_values = query.getlist("top_k") or ["3"]
     models: list[str | None] = [*query.getlist("model")] or [None]
-    if len(top_k_values) > 1 or len(models) > 1 or not _TOP_K.fullmatch(top_k_values[0]):
+    if len(top_k_values) > 1 or len(models) > 1 or top_k_values[0] not in _TOP_K_SPELLINGS:
         return None
     await request.body()  # kept on the request: the form parses from it, and a fallback replays it
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from service.api.schemas import DigitsPredictRequest
+from service.api.schemas import DIGITS_MAX_TOP_K, DigitsPredictRequest
 
 _ENVELOPE_KEYS = frozenset(DigitsPredictRequest.model_fields)
 _DEFAULT_TOP_K = DigitsPredictRequest.model_fields["top_k"].default
@@ -39,7 +39,7 @@ def parse_pixel_request(body: bytes) -> PixelRequest | None:
     if type(data) is not dict or not data.keys() <= _ENVELOPE_KEYS:
         return None
     images, top_k, model = data.get("images"), data.get("top_k", _DEFAULT_TOP_K), data.get("model")
-    if type(images) is not list or not images or type(top_k) is not int or not 1 <= top_k <= 10:
+    if type(images) is not list or not images or type(top_k) is not int or not 1 <= top_k <= DIGITS_MAX_TOP_K:
         return None
     if model is not None and type(model) is not str:
         return None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Pixel = Annotated[int, Field(ge=0, le=255, strict=True)]
 PixelRow = Annotated[list[Pixel], Field(min_length=28, max_length=28, fail_fast=True)]
 PixelGrid = Annotated[list[PixelRow], Field(min_length=28, max_length=28, fail_fast=True)]
+DIGITS_MAX_TOP_K = 10  # one entry per digit class
 
 
 class _Request(BaseModel):
@@ -37,7 +38,7 @@ class DigitImage(_Request):
 
 class DigitsPredictRequest(_Request):
     images: list[DigitImage] = Field(min_length=1, fail_fast=True, description="At most TINYSERVE_MAX_IMAGES (64).")
-    top_k: int = Field(3, ge=1, le=10, strict=True)
+    top_k: int = Field(3, ge=1, le=DIGITS_MAX_TOP_K, strict=True)
     model: str | None = Field(None, description="A digits model; default: configured or most accurate.")
 
 
