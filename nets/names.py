@@ -39,10 +39,14 @@ class NamesGRU(nn.Module):
         self.fc = nn.Linear(2 * hidden_size, num_classes)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(
-            self.embedding_dropout(self.embedding(tokens)), lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        _, hidden = self.gru(packed)
+        embedded = self.embedding_dropout(self.embedding(tokens))
+        lengths = lengths.cpu()
+        if bool((lengths == tokens.shape[1]).all()):
+            # No padding (always so for one name): the same result, and packing would cost a
+            # quarter of a single name's forward pass.
+            _, hidden = self.gru(embedded)
+        else:
+            _, hidden = self.gru(pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False))
         # hidden: (num_layers * 2, N, H); the last layer's forward and backward states.
         last = torch.cat([hidden[-2], hidden[-1]], dim=1)
         logits: torch.Tensor = self.fc(self.dropout(last))

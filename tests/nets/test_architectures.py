@@ -40,7 +40,8 @@ def test_names_gru_maps_tokens_to_eighteen_logits(names: list[str]) -> None:
 
 
 def test_names_gru_ignores_padding() -> None:
-    """Packed sequences: a name's logits do not depend on the longer names in its batch."""
+    """A name's logits do not depend on the longer names in its batch: packed (padded batch)
+    and unpacked (a name alone has no padding) give the same."""
     torch.manual_seed(0)
     model = build_model("names-gru", **NAMES_ARGS).eval()
     names = ["li", "nakamura", "o'neill", "wolfeschlegelsteinhausen"]
