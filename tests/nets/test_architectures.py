@@ -39,12 +39,16 @@ def test_names_gru_maps_tokens_to_eighteen_logits(names: list[str]) -> None:
     assert logits.shape == (len(names), 18)
 
 
-def test_names_gru_ignores_padding() -> None:
-    """A name's logits do not depend on the longer names in its batch: packed (padded batch)
-    and unpacked (a name alone has no padding) give the same."""
+@pytest.mark.parametrize(
+    "names",
+    [["li", "nakamura", "o'neill", "wolfeschlegelsteinhausen"], ["smith", "jones", "brown"]],
+    ids=["padded-packed", "equal-unpacked"],
+)
+def test_names_gru_batches_like_single_names(names: list[str]) -> None:
+    """A name's logits do not depend on the other names in its batch: a padded batch (packed)
+    and a batch of equal lengths (run unpacked) both match each name alone (never padded)."""
     torch.manual_seed(0)
     model = build_model("names-gru", **NAMES_ARGS).eval()
-    names = ["li", "nakamura", "o'neill", "wolfeschlegelsteinhausen"]
     with torch.inference_mode():
         batched = model(*encode_names(names))
         alone = torch.cat([model(*encode_names([name])) for name in names])
