@@ -8,8 +8,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 class NamesGRU(nn.Module):
     """Embedding -> bidirectional multi-layer GRU (packed) -> Linear on both last hidden states.
 
-    Input: ``tokens`` (N, T) int64 padded with 0, ``lengths`` (N,) int64, each >= 1.
-    Output: logits (N, num_classes).
+    Input: ``tokens`` (N, T) int64 padded with 0, ``lengths`` (N,) int64, each >= 1; lengths None
+    means no row is padded. Output: logits (N, num_classes).
     """
 
     def __init__(
@@ -38,15 +38,14 @@ class NamesGRU(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(2 * hidden_size, num_classes)
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         embedded = self.embedding_dropout(self.embedding(tokens))
-        lengths = lengths.cpu()
-        if bool((lengths == tokens.shape[1]).all()):
+        if lengths is None or bool((lengths.cpu() == tokens.shape[1]).all()):
             # No padding (always so for one name): the same result, and packing would cost a
             # quarter of a single name's forward pass.
             _, hidden = self.gru(embedded)
         else:
-            _, hidden = self.gru(pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False))
+            _, hidden = self.gru(pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False))
         # hidden: (num_layers * 2, N, H); the last layer's forward and backward states.
         last = torch.cat([hidden[-2], hidden[-1]], dim=1)
         logits: torch.Tensor = self.fc(self.dropout(last))

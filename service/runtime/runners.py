@@ -195,6 +195,18 @@ class DigitRunner(ModelRunner):
         return max(self.golden.max_abs_error(torch.from_numpy(probabilities)) for probabilities in outputs)
 
 
+class _UnpaddedNamesSoftmax(nn.Module):
+    """int64 tokens (N, T) of names with no padding -> probabilities (the graph NameRunner traces)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.model(tokens)
+        return logits.softmax(dim=1)
+
+
 class NameRunner(ModelRunner):
     task = "text-classification"
 
@@ -210,6 +222,7 @@ class NameRunner(ModelRunner):
             )
         self.preprocessing = prep
         self._model = artifact.model.to(device).eval()
+        self._unpadded: nn.Module | None = None  # the traced graph for batches with no padding, see ``optimise``
 
     def prepare_names(self, names: Sequence[str]) -> list[str]:
         """Fold each name; reject the ones no model could read, naming which."""
@@ -236,9 +249,28 @@ class NameRunner(ModelRunner):
         tokens, lengths = encode_names(names, self.preprocessing.vocabulary)
         self._use_onednn(len(names))
         with torch.inference_mode():
-            logits = self._model(tokens.to(self.device), lengths)
-            probabilities: np.ndarray = logits.softmax(dim=1).float().cpu().numpy()
+            if self._unpadded is not None and bool((lengths == tokens.shape[1]).all()):
+                outputs = self._unpadded(tokens.to(self.device))
+            else:
+                outputs = self._model(tokens.to(self.device), lengths).softmax(dim=1)
+            probabilities: np.ndarray = outputs.float().cpu().numpy()
         return probabilities
+
+    def optimise(self, tolerance: float) -> None:
+        """Trace and freeze the graph for batches with no padding (every request of one name, the
+        common case): one graph call instead of the GRU module's Python layers, about 15% of a
+        name's forward pass. Padded batches stay eager, as a trace cannot pack them. The swap
+        happens only if each golden name, alone and so unpadded, reproduces its golden output."""
+        unpadded = _UnpaddedNamesSoftmax(self._model).eval()
+        example, _ = encode_names(["ab"], self.preprocessing.vocabulary)
+        frozen = _freeze(unpadded, example.to(self.device))
+        if frozen is unpadded:
+            return
+        vocabulary = self.preprocessing.vocabulary
+        with torch.inference_mode():
+            alone = [frozen(encode_names([name], vocabulary)[0].to(self.device)) for name in self.golden_payload()]
+        if self.golden.max_abs_error(torch.cat(alone)) <= tolerance:
+            self._unpadded, self.graph = frozen, "traced"
 
     def golden_payload(self) -> list[str]:
         assert self.golden.names is not None, "text artifacts store golden names"
@@ -249,7 +281,9 @@ def _freeze(module: nn.Module, example: torch.Tensor) -> nn.Module:
     """The traced, frozen graph of ``module``, or ``module`` itself where tracing fails."""
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore", FutureWarning)
+            # TorchScript's deprecation notice, and TracerWarnings for nn.GRU's input checks, which run
+            # once at trace time and become constants: the golden check, not a warning, judges the graph.
+            warnings.simplefilter("ignore")
             traced = torch.jit.trace(module, example)  # type: ignore[no-untyped-call]
             frozen: nn.Module = torch.jit.freeze(traced)
         return frozen
