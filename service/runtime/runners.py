@@ -85,7 +85,8 @@ class _NormalisedSoftmax(nn.Module):
 
 
 class _Softmax(nn.Module):
-    """float32 (N, 1, 28, 28), already normalised -> probabilities."""
+    """The model's one input -> probabilities: digits as float32 (N, 1, 28, 28) already
+    normalised, or names as int64 tokens (N, T) with no padding."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -195,18 +196,6 @@ class DigitRunner(ModelRunner):
         return max(self.golden.max_abs_error(torch.from_numpy(probabilities)) for probabilities in outputs)
 
 
-class _UnpaddedNamesSoftmax(nn.Module):
-    """int64 tokens (N, T) of names with no padding -> probabilities (the graph NameRunner traces)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.model(tokens)
-        return logits.softmax(dim=1)
-
-
 class NameRunner(ModelRunner):
     task = "text-classification"
 
@@ -261,12 +250,10 @@ class NameRunner(ModelRunner):
         common case): one graph call instead of the GRU module's Python layers, about 15% of a
         name's forward pass. Padded batches stay eager, as a trace cannot pack them. The swap
         happens only if each golden name, alone and so unpadded, reproduces its golden output."""
-        unpadded = _UnpaddedNamesSoftmax(self._model).eval()
-        example, _ = encode_names(["ab"], self.preprocessing.vocabulary)
-        frozen = _freeze(unpadded, example.to(self.device))
+        unpadded, vocabulary = _Softmax(self._model).eval(), self.preprocessing.vocabulary
+        frozen = _freeze(unpadded, encode_names(["ab"], vocabulary)[0].to(self.device))
         if frozen is unpadded:
             return
-        vocabulary = self.preprocessing.vocabulary
         with torch.inference_mode():
             alone = [frozen(encode_names([name], vocabulary)[0].to(self.device)) for name in self.golden_payload()]
         if self.golden.max_abs_error(torch.cat(alone)) <= tolerance:
