@@ -22,6 +22,12 @@ from artifacts.text import FOLDING_RULE, encode_names, fold_name, has_letter
 from service.runtime.errors import UnprocessableInputError
 from service.runtime.imaging import image_to_mnist
 
+# Tracing warns of TorchScript's deprecation, and of nn.GRU's input checks becoming constants in the
+# trace: neither tells an operator anything, as the golden check judges each graph. Set once for the
+# process, not per trace: tracing runs on a lifespan thread and catch_warnings is not thread-safe.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit\.")
+warnings.filterwarnings("ignore", message="Converting a tensor to a Python boolean", module=r"torch\.nn\.modules\.rnn")
+
 # Batch sizes at which oneDNN's CPU kernels are timed against PyTorch's own (DigitRunner.optimise).
 ONEDNN_PROBES = (4, 8, 16, 32, 64)
 ONEDNN_PROBE_REPEATS = 7
@@ -267,10 +273,7 @@ class NameRunner(ModelRunner):
 def _freeze(module: nn.Module, example: torch.Tensor) -> nn.Module:
     """The traced, frozen graph of ``module``, or ``module`` itself where tracing fails."""
     try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            # TorchScript's deprecation notice, and TracerWarnings for nn.GRU's input checks, which run
-            # once at trace time and become constants: the golden check, not a warning, judges the graph.
-            warnings.simplefilter("ignore")
+        with torch.inference_mode(False), torch.no_grad():
             traced = torch.jit.trace(module, example)  # type: ignore[no-untyped-call]
             frozen: nn.Module = torch.jit.freeze(traced)
         return frozen
