@@ -217,7 +217,8 @@ class NameRunner(ModelRunner):
             )
         self.preprocessing = prep
         self._model = artifact.model.to(device).eval()
-        self._unpadded: nn.Module | None = None  # the traced graph for batches with no padding, see ``optimise``
+        # Batches with no padding skip packing; this becomes their traced graph in ``optimise``.
+        self._unpadded: nn.Module = _Softmax(self._model).eval()
 
     def prepare_names(self, names: Sequence[str]) -> list[str]:
         """Fold each name; reject the ones no model could read, naming which."""
@@ -244,7 +245,7 @@ class NameRunner(ModelRunner):
         tokens, lengths = encode_names(names, self.preprocessing.vocabulary)
         self._use_onednn(len(names))
         with torch.inference_mode():
-            if self._unpadded is not None and bool((lengths == tokens.shape[1]).all()):
+            if bool((lengths == tokens.shape[1]).all()):
                 outputs = self._unpadded(tokens.to(self.device))
             else:
                 outputs = self._model(tokens.to(self.device), lengths).softmax(dim=1)
@@ -256,9 +257,9 @@ class NameRunner(ModelRunner):
         common case): one graph call instead of the GRU module's Python layers, about 15% of a
         name's forward pass. Padded batches stay eager, as a trace cannot pack them. The swap
         happens only if each golden name, alone and so unpadded, reproduces its golden output."""
-        unpadded, vocabulary = _Softmax(self._model).eval(), self.preprocessing.vocabulary
-        frozen = _freeze(unpadded, encode_names(["ab"], vocabulary)[0].to(self.device))
-        if frozen is unpadded:
+        vocabulary = self.preprocessing.vocabulary
+        frozen = _freeze(self._unpadded, encode_names(["ab"], vocabulary)[0].to(self.device))
+        if frozen is self._unpadded:
             return
         with torch.inference_mode():
             alone = [frozen(encode_names([name], vocabulary)[0].to(self.device)) for name in self.golden_payload()]
