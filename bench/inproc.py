@@ -2,7 +2,9 @@
 
 ``python -m bench.inproc --store models_store`` prints JSON. Run in its own process (by
 bench.run, after the servers are stopped) so that it has the CPU to itself. Measured with torch's
-default oneDNN setting and with oneDNN off; the faster of the two is the reference.
+default oneDNN setting and with oneDNN off, each with the weights in the plain and the
+channels-last layout (tinyserve runs large batches on oneDNN over channels-last weights); the
+fastest of the four is the reference.
 """
 
 import argparse
@@ -15,6 +17,8 @@ from pathlib import Path
 import torch
 
 from artifacts import ImagePreprocessing, ModelStore
+
+LAYOUTS = {"plain": torch.contiguous_format, "channels-last": torch.channels_last}
 
 
 def timed(fn: Callable[[], object], seconds: float) -> tuple[int, float]:
@@ -37,23 +41,26 @@ def measure(store: Path, batches: list[int], seconds: float, threads: int) -> li
         if not isinstance(prep, ImagePreprocessing) or artifact.golden.pixels is None:
             continue
         golden = artifact.golden.pixels
-        for mkldnn in (True, False):
-            torch.backends.mkldnn.enabled = mkldnn  # type: ignore[assignment]
-            for batch in batches:
-                pixels = golden[torch.arange(batch) % len(golden)]
-                x = (pixels.float().unsqueeze(1) / 255.0 - prep.mean) / prep.std
-                with torch.inference_mode():
-                    calls, elapsed = timed(functools.partial(artifact.model, x), seconds)
-                rows.append(
-                    {
-                        "model": name,
-                        "mkldnn": mkldnn,
-                        "threads": threads,
-                        "batch": batch,
-                        "images_per_s": calls * batch / elapsed,
-                        "ms_per_batch": elapsed / calls * 1e3,
-                    }
-                )
+        for layout, memory_format in LAYOUTS.items():
+            model = artifact.model.to(memory_format=memory_format)
+            for mkldnn in (True, False):
+                torch.backends.mkldnn.enabled = mkldnn  # type: ignore[assignment]
+                for batch in batches:
+                    pixels = golden[torch.arange(batch) % len(golden)]
+                    x = (pixels.float().unsqueeze(1) / 255.0 - prep.mean) / prep.std
+                    with torch.inference_mode():
+                        calls, elapsed = timed(functools.partial(model, x), seconds)
+                    rows.append(
+                        {
+                            "model": name,
+                            "layout": layout,
+                            "mkldnn": mkldnn,
+                            "threads": threads,
+                            "batch": batch,
+                            "images_per_s": calls * batch / elapsed,
+                            "ms_per_batch": elapsed / calls * 1e3,
+                        }
+                    )
     return rows
 
 

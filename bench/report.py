@@ -151,11 +151,14 @@ def bulk_table(rows: list[Row], inprocess: Doc) -> list[str]:
 def inprocess_table(inprocess: Doc) -> list[str]:
     if "error" in inprocess:
         return [f"in-process measurement failed: {inprocess['error']}"]
-    lines = ["| model | oneDNN | torch threads | batch | images/s | ms per batch |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| model | weights | oneDNN | torch threads | batch | images/s | ms per batch |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for r in inprocess.get("forward", []):
         lines.append(
-            f"| {r['model']} | {'on' if r['mkldnn'] else 'off'} | {r['threads']} | {r['batch']} | "
-            f"{r['images_per_s']:.0f} | {r['ms_per_batch']:.3f} |"
+            f"| {r['model']} | {r.get('layout', 'plain')} | {'on' if r['mkldnn'] else 'off'} | {r['threads']} | "
+            f"{r['batch']} | {r['images_per_s']:.0f} | {r['ms_per_batch']:.3f} |"
         )
     return lines
 

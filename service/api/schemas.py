@@ -101,8 +101,8 @@ class ModelInfo(BaseModel):
     )
     onednn_from_batch: int | None = Field(
         None,
-        description="On CPU, batches of at least this many rows run on oneDNN's kernels, smaller ones on "
-        "PyTorch's own: timed per model after start-up. null: never.",
+        description="On CPU, batches of at least this many rows run a channels-last graph on oneDNN's kernels, "
+        "smaller ones the plain graph on PyTorch's own: timed per model after start-up. null: never.",
     )
     error: str | None = None
 

@@ -106,7 +106,7 @@ class ModelRegistry:
                 started = time.perf_counter()
                 served.runner.optimise(GOLDEN_TOLERANCE[self.device.type])
                 threshold = served.runner.onednn_from
-                onednn = f", oneDNN kernels from batch {threshold}" if threshold else ""
+                onednn = f", oneDNN kernels on channels-last from batch {threshold}" if threshold else ""
                 elapsed = time.perf_counter() - started
                 logger.info("%s runs its %s graph%s (%.2f s)", served.name, served.runner.graph, onednn, elapsed)
         self.optimised.set()

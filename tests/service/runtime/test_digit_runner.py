@@ -65,8 +65,19 @@ def test_a_traced_graph_that_misses_the_golden_outputs_is_not_used(monkeypatch: 
     monkeypatch.setattr(runners, "_freeze", lambda module, example: _Uniform())
     eager = runner.forward([runner.golden_payload()])
     runner.optimise(tolerance=1e-4)
-    assert runner.graph == "eager"
+    assert runner.graph == "eager" and runner._onednn_module is runner._eager_module
     np.testing.assert_array_equal(runner.forward([runner.golden_payload()]), eager)
+
+
+def test_large_batches_run_the_channels_last_graph_with_the_same_answers() -> None:
+    runner = load_cnn()
+    runner.optimise(tolerance=1e-4)
+    runner.onednn_from = 8  # whatever the timing chose
+    pixels = np.resize(runner.golden_payload(), (64, 28, 28))
+    assert runner._onednn_module not in (runner._module, runner._eager_module)
+    expected = runner._run(runner._eager_module, pixels, onednn=False)
+    np.testing.assert_allclose(runner.forward([pixels]), expected, atol=1e-6)
+    assert torch.backends.mkldnn.enabled
 
 
 @pytest.mark.parametrize(
