@@ -1,6 +1,10 @@
-"""The pixel fast path accepts nothing that the documented pydantic model would refuse."""
+"""The pixel fast path accepts nothing that the documented pydantic model would refuse.
+
+Every test runs twice: with the whole body parsed by orjson, as small bodies are, and by simdjson, as large ones are.
+"""
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -10,8 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from service.api import fast_parse
 from service.api.fast_parse import PixelRequest, parse_pixel_request
 from service.api.schemas import DigitsPredictRequest
+
+
+@pytest.fixture(autouse=True, scope="module", params=["orjson", "simdjson"])
+def parser(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Module-scoped, so that hypothesis's examples share it."""
+    saved = fast_parse.SIMDJSON_FROM_BYTES
+    fast_parse.SIMDJSON_FROM_BYTES = 0 if request.param == "simdjson" else 2**62
+    yield request.param
+    fast_parse.SIMDJSON_FROM_BYTES = saved
+
 
 ODD_VALUES = [256, -1, 1.5, 3.0, True, False, "7", None, [1], 2**70]
 
@@ -92,6 +107,9 @@ RAW_SPELLINGS = [
         (b'"model": "a\\"b"', True),
         (b'"top_k": 3, "to\\u0070_k": 2', False),
         (b'"top_k": 3, "top_k": 4', False),
+        (b'"model": "a[b"', True),
+        (b'"model": "a\\u005bb"', False),
+        (b'"images": [], "top_k": 3', False),
         (b'\n "top_k"\t:\r\n 3 ', True),
     ]
 ]
@@ -102,12 +120,50 @@ def test_raw_spellings_agree_with_the_schema(raw: bytes, takes_fast_path: bool) 
     assert (assert_agrees_with_the_schema(raw) is not None) == takes_fast_path
 
 
-@pytest.mark.parametrize("top_k", [1, 3, 10])
-def test_plain_requests_take_the_fast_path(top_k: int) -> None:
-    body = orjson.dumps({"images": [{"pixels": grid(7)}] * 4, "top_k": top_k, "model": "digits-cnn"})
+def _odd_grid(**cells: Any) -> list[list[Any]]:
+    """A grid with pixels replaced, each named like ``r0c5``."""
+    pixels = grid(7)
+    for name, value in cells.items():
+        row, column = name[1:].split("c")
+        pixels[int(row)][int(column)] = value
+    return pixels
+
+
+ODD_IMAGES = {
+    "lists as pixels keeping the integer count": {"pixels": _odd_grid(r0c0=[], r1c0=[1, 2])},
+    "a list of one as a pixel": {"pixels": _odd_grid(r27c27=[7])},
+    "an object as a pixel": {"pixels": _odd_grid(r3c3={})},
+    "an integer past 64 bits": {"pixels": _odd_grid(r0c1=2**64)},
+    "a flat grid": {"pixels": [7] * 784},
+}
+
+
+@pytest.mark.parametrize("image", ODD_IMAGES.values(), ids=ODD_IMAGES.keys())
+def test_odd_images_fall_back(image: dict[str, Any]) -> None:
+    raw = json.dumps({"images": [{"pixels": grid(7)}, image]}).encode()
+    assert assert_agrees_with_the_schema(raw) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"images": [{"pixels": GRID, "pixels": GRID}]}',
+        b'{"images": [{"pixels": GRID}], "images": [{"pixels": GRID}, {"pixels": GRID}]}',
+    ],
+    ids=["image", "envelope"],
+)
+def test_duplicate_keys_fall_back(raw: bytes) -> None:
+    """The schema reads the last of duplicate keys; rather than guess, the fast path declines."""
+    assert parse_pixel_request(raw.replace(b"GRID", json.dumps(grid(7)).encode())) is None
+
+
+@pytest.mark.parametrize(("images", "top_k"), [(1, 1), (4, 3), (64, 10)])
+def test_plain_requests_take_the_fast_path(images: int, top_k: int) -> None:
+    grids = [grid(n % 256) for n in range(images)]
+    body = orjson.dumps({"images": [{"pixels": pixels} for pixels in grids], "top_k": top_k, "model": "digits-cnn"})
     fast = parse_pixel_request(body)
-    assert fast is not None
-    assert fast.pixels.shape == (4, 28, 28) and fast.pixels.dtype == np.uint8 and int(fast.pixels.max()) == 7
+    assert fast is not None and (fast.top_k, fast.model) == (top_k, "digits-cnn")
+    assert fast.pixels.dtype == np.uint8 and np.array_equal(fast.pixels, np.asarray(grids))
     assert fast.pixels.flags.writeable  # torch.from_numpy warns about read-only arrays
 
 
