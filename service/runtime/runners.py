@@ -174,7 +174,7 @@ class DigitRunner(ModelRunner):
 
         At batch 1 PyTorch's own convolutions on the plain layout take half the time of oneDNN's;
         from about 16 images oneDNN's on channels-last weights take a quarter to half less. Where
-        they cross depends on the model (8 to 16 images for the convolutional nets, never for the
+        they cross depends on the model (4 to 8 images for the convolutional nets, a coin toss for the
         MLP, which has no convolution), so it is timed per model, and oneDNN is used at all only
         if it reproduces the golden outputs too.
         """
