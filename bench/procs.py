@@ -5,6 +5,7 @@ nothing else: only processes started here are ever signalled.
 """
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -65,6 +66,23 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float, poll_s
             return time.perf_counter() - started
         time.sleep(poll_s)
     raise RuntimeError(f"not ready after {timeout_s:.0f} s")
+
+
+def wait_optimised(ready_url: str, proc: subprocess.Popen[bytes], timeout_s: float, poll_s: float = 0.05) -> float:
+    """Seconds from now until tinyserve's readiness says ``optimised`` (its graphs traced and kernels timed,
+    in the background after readiness); raises if the process exits or time runs out."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with code {proc.returncode} before its graphs were optimised")
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError, ValueError),
+            urllib.request.urlopen(ready_url, timeout=1.0) as reply,
+        ):
+            if json.load(reply).get("optimised") is True:
+                return time.perf_counter() - started
+        time.sleep(poll_s)
+    raise RuntimeError(f"graphs not optimised after {timeout_s:.0f} s")
 
 
 def wait_log_lines(

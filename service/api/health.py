@@ -27,7 +27,7 @@ async def live() -> JSONBytesResponse:
 async def ready(registry: RegistryDep) -> JSONBytesResponse:
     states = {name: served.status.value for name, served in registry.models.items()}
     is_ready = registry.loaded.is_set() and registry.ready
-    body = {"status": "ready" if is_ready else "not_ready", "models": states}
+    body = {"status": "ready" if is_ready else "not_ready", "models": states, "optimised": registry.optimised.is_set()}
     return JSONBytesResponse(body, status_code=200 if is_ready else 503)
 
 

@@ -118,6 +118,10 @@ class LiveResponse(BaseModel):
 class ReadyResponse(BaseModel):
     status: Literal["ready", "not_ready"]
     models: dict[str, ModelStatusName]
+    optimised: bool = Field(
+        description="Every ready model runs its fastest verified graph: tracing and kernel timing, which run in "
+        "the background after readiness, have finished. Start load tests after this."
+    )
 
 
 class ErrorBody(BaseModel):

@@ -1,5 +1,6 @@
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from service.app import create_app
 from tests.service.conftest import TEST_DEVICE, make_settings
@@ -16,7 +17,20 @@ async def test_live(client: httpx.AsyncClient) -> None:
 async def test_ready_lists_every_committed_model(client: httpx.AsyncClient, committed_models: list[str]) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "models": dict.fromkeys(committed_models, "ready")}
+    assert response.json() == {
+        "status": "ready",
+        "models": dict.fromkeys(committed_models, "ready"),
+        "optimised": True,  # the fixture waits for it
+    }
+
+
+async def test_ready_tells_whether_the_graphs_are_optimised_yet(client: httpx.AsyncClient, app: FastAPI) -> None:
+    app.state.registry.optimised.clear()
+    try:
+        response = await client.get("/health/ready")
+    finally:
+        app.state.registry.optimised.set()
+    assert response.status_code == 200 and response.json()["optimised"] is False
 
 
 async def test_metrics_exposes_the_documented_families(client: httpx.AsyncClient) -> None:
