@@ -2,13 +2,15 @@
 
 import http.server
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from bench import load, peers, report, scrape
+from bench import load, peers, procs, report, scrape
 from bench.criteria import Criterion
 from bench.payloads import JSON, Payload, Scenario
 from bench.verify import compare
@@ -187,3 +189,47 @@ def test_python_load_generator_counts_requests_and_errors(echo_server: str) -> N
 def test_wrk_script_posts_the_body_and_reports_json(echo_server: str) -> None:
     result = load.run_wrk(echo_server, b"{}", JSON, conc=2, duration_s=1)
     assert result.tool == "wrk" and result.requests > 0 and result.http_errors == 0 and result.socket_errors == 0
+
+
+@pytest.fixture
+def readiness_server() -> Iterator[str]:
+    """/health/ready as tinyserve answers it: ready at once, optimised from the third poll."""
+    polls = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if self.path != "/health/ready":
+                self.send_error(404)
+                return
+            polls.append(self.path)
+            body = json.dumps({"status": "ready", "models": {}, "optimised": len(polls) >= 3}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/health/ready"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_wait_optimised_polls_until_the_graphs_are_optimised(readiness_server: str) -> None:
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert procs.wait_optimised(readiness_server, alive, timeout_s=10, poll_s=0.01) >= 0
+        with pytest.raises(RuntimeError, match="not optimised after"):
+            procs.wait_optimised(readiness_server.replace("/health/ready", "/nowhere"), alive, timeout_s=0.05)
+    finally:
+        alive.kill()
+        alive.wait()
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    with pytest.raises(RuntimeError, match="exited with code 0"):
+        procs.wait_optimised(readiness_server, exited, timeout_s=10)
