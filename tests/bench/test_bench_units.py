@@ -1,5 +1,6 @@
 """The bench harness's pure parts: parsing, comparisons, tables. Fast; no server."""
 
+import contextlib
 import http.server
 import json
 import subprocess
@@ -153,9 +154,26 @@ def test_peers_compare_against_the_best_peer_per_column() -> None:
     assert not by_name["peers c=1: req/s vs the HTTP ceiling"].passed  # 0.8 < 0.9
 
 
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+@contextlib.contextmanager
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` answering on a loopback port from a thread; yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def echo_server() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
@@ -166,16 +184,8 @@ def echo_server() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/predict"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as base:
+        yield base + "/predict"
 
 
 def test_python_load_generator_counts_requests_and_errors(echo_server: str) -> None:
@@ -196,7 +206,7 @@ def readiness_server() -> Iterator[str]:
     """/health/ready as tinyserve answers it: ready at once, optimised from the third poll."""
     polls = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             if self.path != "/health/ready":
                 self.send_error(404)
@@ -208,16 +218,8 @@ def readiness_server() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/health/ready"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as base:
+        yield base + "/health/ready"
 
 
 def test_wait_optimised_polls_until_the_graphs_are_optimised(readiness_server: str) -> None:
