@@ -50,7 +50,8 @@ def parse_pixel_request(body: bytes) -> PixelRequest | None:
 
 def _parse_small(body: bytes) -> PixelRequest | None:
     data = orjson.loads(body)
-    if type(data) is not dict or not _valid_envelope(data, list):
+    envelope = _envelope(data, list) if type(data) is dict else None
+    if envelope is None:
         return None
     images = data["images"]
     if not all(type(image) is dict and image.keys() == {"pixels"} for image in images):
@@ -66,15 +67,19 @@ def _parse_small(body: bytes) -> PixelRequest | None:
     # bytes() raises for a leaf outside 0..255, a float (orjson reads integers past 64 bits as
     # floats, all too large) or a list or object; a C loop, twice as fast as numpy.fromiter
     pixels = bytearray().join(map(bytes, rows))  # writable: torch.from_numpy warns on read-only
-    return _request(np.frombuffer(pixels, dtype=np.uint8), data)
+    return PixelRequest(np.frombuffer(pixels, dtype=np.uint8).reshape(-1, _SIDE, _SIDE), *envelope)
 
 
 def _parse_large(body: bytes) -> PixelRequest | None:
     data = simdjson.Parser().parse(body)  # a parser per call: its values must not outlive the next parse
-    if type(data) is not simdjson.Object or not _valid_envelope(data, simdjson.Array):
+    if type(data) is not simdjson.Object:
         return None
+    envelope = _envelope(data, simdjson.Array)
+    if envelope is None:
+        return None
+    top_k, model = envelope
     grids = []
-    for image in cast(simdjson.Array, data["images"]):  # an Array: _valid_envelope checked
+    for image in cast(simdjson.Array, data["images"]):  # as _envelope checked
         if type(image) is not simdjson.Object or list(image) != ["pixels"]:
             return None
         grid = image["pixels"]
@@ -88,27 +93,23 @@ def _parse_large(body: bytes) -> PixelRequest | None:
     # Every '[' opening the list, a grid or a row: no pixel is a list (one pixel [] and another [1, 2]
     # would keep the count of integers). Strings, floats, booleans and nulls are ruled out above, and
     # as_buffer refuses objects: what it flattens, grid by grid, is 784 integers per image.
-    if body.count(b"[") != 1 + (1 + _SIDE) * len(grids) + str(data.get("model") or "").count("["):
+    if body.count(b"[") != 1 + (1 + _SIDE) * len(grids) + (model or "").count("["):
         return None
     values = np.concatenate([np.frombuffer(grid.as_buffer(of_type="i"), dtype=np.int64) for grid in grids])
     if values.min() < 0 or values.max() > 255:
         return None
-    return _request(values.astype(np.uint8), data)
+    return PixelRequest(values.astype(np.uint8).reshape(-1, _SIDE, _SIDE), top_k, model)
 
 
-def _valid_envelope(data: Mapping[str, Any], array: type) -> bool:
-    """Only the documented keys; a non-empty list of images; top_k and model of their types."""
+def _envelope(data: Mapping[str, Any], array: type) -> tuple[int, str | None] | None:
+    """(top_k, model) if ``data`` has only the documented keys, a non-empty list of images (as the
+    parser at hand spells lists), and top_k and model of their types; else None."""
     if not _ENVELOPE_KEYS.issuperset(data):
-        return False
+        return None
     images, top_k, model = data.get("images"), data.get("top_k", _DEFAULT_TOP_K), data.get("model")
     if type(images) is not array or not images or type(top_k) is not int or not 1 <= top_k <= DIGITS_MAX_TOP_K:
-        return False
-    return model is None or type(model) is str
-
-
-def _request(pixels: np.ndarray, data: Mapping[str, Any]) -> PixelRequest:
-    top_k, model = data.get("top_k", _DEFAULT_TOP_K), data.get("model")
-    return PixelRequest(pixels=pixels.reshape(-1, _SIDE, _SIDE), top_k=top_k, model=model)
+        return None
+    return (top_k, model) if model is None or type(model) is str else None
 
 
 def _leaves_are_integers(body: bytes, data: Mapping[str, Any]) -> bool:

@@ -66,15 +66,12 @@ class ModelRunner(ABC):
     def size(payload: Any) -> int:
         return len(payload)
 
-    def _onednn_for(self, rows: int) -> bool:
-        return self.onednn_from is not None and rows >= self.onednn_from
-
-    def _use_onednn(self, rows: int, onednn: bool | None = None) -> None:
-        """Choose the CPU kernels for this forward (``onednn`` forces the choice). The switch is
-        process-wide, so every forward sets it for itself; two models' batches racing can only
-        cost speed, as both kernels reproduce the golden outputs."""
+    def _use_onednn(self, onednn: bool) -> None:
+        """Choose the CPU kernels for this forward. The switch is process-wide, so every forward sets
+        it for itself; two models' batches racing can only cost speed, as both kernels reproduce the
+        golden outputs."""
         if self.device.type == "cpu":
-            torch.backends.mkldnn.enabled = self._onednn_for(rows) if onednn is None else onednn  # type: ignore[assignment]
+            torch.backends.mkldnn.enabled = onednn  # type: ignore[assignment]
 
 
 class _NormalisedSoftmax(nn.Module):
@@ -137,16 +134,18 @@ class DigitRunner(ModelRunner):
         return pixels[:, None].astype(np.float32) * self._scale - self._shift
 
     def forward(self, payloads: Sequence[np.ndarray]) -> np.ndarray:
+        rows = sum(len(payload) for payload in payloads)
+        onednn = self.onednn_from is not None and rows >= self.onednn_from
         if all(payload.dtype == np.uint8 for payload in payloads):  # the common case: one graph does it all
             batch = payloads[0] if len(payloads) == 1 else np.concatenate(payloads)
-            module = self._onednn_module if self._onednn_for(len(batch)) else self._module
+            module = self._onednn_module if onednn else self._module
         else:  # float input (V2 FP32) in the batch: normalise the uint8 payloads to join it
             floats = [self.normalise(p) if p.dtype == np.uint8 else p for p in payloads]
             batch, module = floats[0] if len(floats) == 1 else np.concatenate(floats), self._float_module
-        return self._run(module, batch)
+        return self._run(module, batch, onednn)
 
-    def _run(self, module: nn.Module, batch: np.ndarray, onednn: bool | None = None) -> np.ndarray:
-        self._use_onednn(len(batch), onednn)
+    def _run(self, module: nn.Module, batch: np.ndarray, onednn: bool) -> np.ndarray:
+        self._use_onednn(onednn)
         inputs = torch.from_numpy(batch).to(self.device)
         with torch.inference_mode():
             probabilities: np.ndarray = module(inputs).float().cpu().numpy()
@@ -255,7 +254,7 @@ class NameRunner(ModelRunner):
     def forward(self, payloads: Sequence[list[str]]) -> np.ndarray:
         names = [name for payload in payloads for name in payload]
         tokens, lengths = encode_names(names, self.preprocessing.vocabulary)
-        self._use_onednn(len(names))
+        self._use_onednn(False)  # the GRU has no kernel choice to make (onednn_from stays None)
         with torch.inference_mode():
             if bool((lengths == tokens.shape[1]).all()):
                 outputs = self._unpadded(tokens.to(self.device))
