@@ -158,6 +158,12 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
         pass
 
+    def reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 @contextlib.contextmanager
 def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
@@ -179,10 +185,7 @@ def echo_server() -> Iterator[str]:
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
             self.rfile.read(int(self.headers["Content-Length"]))
             body = b"{}" if self.headers["Content-Type"] == JSON else b"wrong content type"
-            self.send_response(200 if body == b"{}" else 415)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200 if body == b"{}" else 415, body)
 
     with _serving(Handler) as base:
         yield base + "/predict"
@@ -212,11 +215,7 @@ def readiness_server() -> Iterator[str]:
                 self.send_error(404)
                 return
             polls.append(self.path)
-            body = json.dumps({"status": "ready", "models": {}, "optimised": len(polls) >= 3}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, json.dumps({"status": "ready", "models": {}, "optimised": len(polls) >= 3}).encode())
 
     with _serving(Handler) as base:
         yield base + "/health/ready"
