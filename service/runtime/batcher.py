@@ -1,10 +1,12 @@
 """Dynamic batching: requests for one model that arrive together run as one forward pass.
 
 One long-lived worker thread per model takes whatever is waiting, up to
-``max_batch_size`` items. When it finds a lone request it runs it at once, so an
-idle server adds no latency; when several are waiting (the server is busy) it
-waits up to ``max_batch_delay`` after the oldest arrived for the batch to fill.
-The forward runs off the event loop; results go back through each caller's loop.
+``max_batch_size`` items: under load, the next batch is what queued while the last
+one ran. A lone request runs at once, so an idle server adds no latency; when several
+are waiting, a ``max_batch_delay`` above 0 makes the worker wait until that long after
+the oldest arrived for the batch to fill (worth it only where a batch's cost hardly
+grows with its size). The forward runs off the event loop; results go back through
+each caller's loop.
 
 When the caller can prove that no other request can arrive meanwhile (``run_inline_when``,
 e.g. the server has one open connection) and the worker is idle, the forward runs on the

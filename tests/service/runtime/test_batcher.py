@@ -37,9 +37,11 @@ def forward() -> SlowIdentity:
     return SlowIdentity()
 
 
-@pytest.fixture
-def batcher(forward: SlowIdentity) -> Iterator[DynamicBatcher]:
-    b = DynamicBatcher("test", forward, max_batch_size=8, max_batch_delay_s=0.002, max_queue_size=16, timeout_s=2)
+@pytest.fixture(params=[0.0, 0.002], ids=["no-delay", "2ms-delay"])
+def batcher(forward: SlowIdentity, request: pytest.FixtureRequest) -> Iterator[DynamicBatcher]:
+    b = DynamicBatcher(
+        "test", forward, max_batch_size=8, max_batch_delay_s=request.param, max_queue_size=16, timeout_s=2
+    )
     b.start()
     yield b
     forward.gate.set()
