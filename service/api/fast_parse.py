@@ -12,6 +12,7 @@ requests (a property test holds them to it).
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 from typing import Any, cast
 
@@ -32,6 +33,7 @@ _SIDE = 28
 # The bytes a JSON document of integers, lists and objects is made of, strings aside.
 _INTEGER_JSON_BYTES = b"0123456789-,:[]{} \t\r\n"
 _KEYS_PER_IMAGE = len(b'"pixels"')
+_NOT_SKELETON_BYTES = bytes(byte for byte in range(256) if byte not in b"[]{}:,")
 
 
 @dataclass(frozen=True)
@@ -78,27 +80,43 @@ def _parse_large(body: bytes) -> PixelRequest | None:
     if envelope is None:
         return None
     top_k, model = envelope
-    grids = []
+    grids: list[simdjson.Array] = []
     for image in cast(simdjson.Array, data["images"]):  # as _envelope checked
         if type(image) is not simdjson.Object or list(image) != ["pixels"]:
             return None
-        grid = image["pixels"]
-        if type(grid) is not simdjson.Array or len(grid) != _SIDE:
-            return None
-        if not all(type(row) is simdjson.Array and len(row) == _SIDE for row in grid):
-            return None
-        grids.append(grid)
-    if not _leaves_are_integers(body, data):
+        grids.append(cast(simdjson.Array, image["pixels"]))  # as _has_grid_skeleton will check
+    if not _leaves_are_integers(body, data) or not _has_grid_skeleton(body, data, len(grids)):
         return None
-    # Every '[' opening the list, a grid or a row: no pixel is a list (one pixel [] and another [1, 2]
-    # would keep the count of integers). Strings, floats, booleans and nulls are ruled out above, and
-    # as_buffer refuses objects: what it flattens, grid by grid, is 784 integers per image.
-    if body.count(b"[") != 1 + (1 + _SIDE) * len(grids) + (model or "").count("["):
-        return None
+    # Each grid is 28 lists of 28 integers now, which as_buffer flattens into one buffer.
     values = np.concatenate([np.frombuffer(grid.as_buffer(of_type="i"), dtype=np.int64) for grid in grids])
     if values.min() < 0 or values.max() > 255:
         return None
     return PixelRequest(values.astype(np.uint8).reshape(-1, _SIDE, _SIDE), top_k, model)
+
+
+def _has_grid_skeleton(body: bytes, data: Mapping[str, Any], images: int) -> bool:
+    """The body's brackets, braces, colons and commas are exactly those of a request whose images
+    are 28 lists of 28 scalars each (in a fraction of the time a walk over the rows takes).
+
+    Valid JSON with these and no others has a scalar in every slot, and _leaves_are_integers
+    leaves only integers there (and the model name in its shortest spelling, so its own
+    brackets or commas are the characters themselves).
+    """
+    values = (_images_skeleton(images) if key == "images" else _skeleton(data[key]) for key in data)
+    expected = b"{" + b",".join(b":" + value for value in values) + b"}"
+    return _skeleton(body) == expected
+
+
+def _skeleton(value: bytes | str | int | None) -> bytes:
+    spelled = value if isinstance(value, bytes) else value.encode() if isinstance(value, str) else b""
+    return spelled.translate(None, _NOT_SKELETON_BYTES)
+
+
+@lru_cache(maxsize=16)  # a few sizes of request are common; any other is as cheap to build
+def _images_skeleton(images: int) -> bytes:
+    row = b"[" + b"," * (_SIDE - 1) + b"]"
+    image = b"{:[" + b",".join([row] * _SIDE) + b"]}"
+    return b"[" + b",".join([image] * images) + b"]"
 
 
 def _envelope(data: Mapping[str, Any], array: type) -> tuple[int, str | None] | None:

@@ -135,6 +135,7 @@ ODD_IMAGES = {
     "an object as a pixel": {"pixels": _odd_grid(r3c3={})},
     "an integer past 64 bits": {"pixels": _odd_grid(r0c1=2**64)},
     "a flat grid": {"pixels": [7] * 784},
+    "ragged rows keeping the integer count": {"pixels": [[7] * 27, [7] * 29] + grid(7)[2:]},
 }
 
 
