@@ -69,6 +69,33 @@ def test_fast_path_agrees_with_the_schema(body: dict[str, Any]) -> None:
     assert_agrees_with_the_schema(json.dumps(body).encode())
 
 
+_EDIT_BYTES = b'[]{},:" 0123456789.-e'
+
+
+@st.composite
+def edited_bodies(draw: st.DrawFn) -> bytes:
+    """A valid two-image body with a few bytes inserted, deleted or replaced: the raw-byte checks
+    (the grid skeleton, the leaves) must not let through what the schema refuses."""
+    body = bytearray(json.dumps({"images": [{"pixels": grid(7)}, {"pixels": grid(9)}], "model": "m[1]"}).encode())
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(body) - 1))
+        byte = draw(st.sampled_from(_EDIT_BYTES))
+        edit = draw(st.sampled_from(["insert", "delete", "replace"]))
+        if edit == "insert":
+            body.insert(at, byte)
+        elif edit == "delete":
+            del body[at]
+        else:
+            body[at] = byte
+    return bytes(body)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(edited_bodies())
+def test_edited_bytes_agree_with_the_schema(raw: bytes) -> None:
+    assert_agrees_with_the_schema(raw)
+
+
 def assert_agrees_with_the_schema(raw: bytes) -> PixelRequest | None:
     """The fast path refuses what the schema refuses; what it takes, it reads as the schema does."""
     fast = parse_pixel_request(raw)
