@@ -179,8 +179,12 @@ def criteria(rows: list[Row], servers: list[Row], inprocess: Doc, primary: str |
         top = max((r["conc"] for r in rows if r["scenario"] == primary), default=None)
         one, two = by.get((primary, "tinyserve", top)), by.get((primary, "tinyserve-w2", top))
         if one and two and one["rps"]:
+            # The cores each used tell a CPU-bound miss (wrk shares them) from a slow second worker.
+            cores = f"server cores {two['server_cores']:.2f} vs {one['server_cores']:.2f}"
             found.append(
-                Criterion(f"{primary} c={top}: 2 workers vs 1 worker req/s", two["rps"] / one["rps"], ">=", 1.6)
+                Criterion(
+                    f"{primary} c={top}: 2 workers vs 1 worker req/s ({cores})", two["rps"] / one["rps"], ">=", 1.6
+                )
             )
     colds = [s["cold_start_s"] for s in servers if s["name"] == "tinyserve" and s.get("cold_start_s") is not None]
     if colds:

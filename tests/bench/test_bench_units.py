@@ -127,6 +127,15 @@ def test_summary_takes_medians_and_ratios_against_the_baseline() -> None:
     assert "digits-cnn json c=1: p50 vs baseline's p50" in names
 
 
+def test_two_workers_criterion_reports_the_cores_each_used() -> None:
+    one, two = _cell("tinyserve", 64, 1000, 1.0, 2.0), _cell("tinyserve-w2", 64, 1500, 1.0, 2.0)
+    two["server_cores"] = 1.7
+    rows = report.summarise([_cell("baseline", 64, 100, 2.0, 4.0), one, two])
+    (found,) = [c for c in report.criteria(rows, [], {}, "digits-cnn json") if "2 workers" in c.name]
+    assert found.name == "digits-cnn json c=64: 2 workers vs 1 worker req/s (server cores 1.70 vs 1.00)"
+    assert found.value == 1.5 and not found.passed
+
+
 def test_criteria_directions() -> None:
     assert Criterion("x", 1.6, ">=", 1.5).passed and not Criterion("x", 1.4, ">=", 1.5).passed
     assert Criterion("y", 0.8, "<=", 0.8).passed and not Criterion("y", 0.81, "<=", 0.8).passed
