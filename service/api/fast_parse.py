@@ -102,14 +102,14 @@ def _has_grid_skeleton(body: bytes, data: Mapping[str, Any], images: int) -> boo
     leaves only integers there (and the model name in its shortest spelling, so its own
     brackets or commas are the characters themselves).
     """
-    values = (_images_skeleton(images) if key == "images" else _skeleton(data[key]) for key in data)
+    values = (_images_skeleton(images) if key == "images" else _scalar_skeleton(data[key]) for key in data)
     expected = b"{" + b",".join(b":" + value for value in values) + b"}"
-    return _skeleton(body) == expected
+    return body.translate(None, _NOT_SKELETON_BYTES) == expected
 
 
-def _skeleton(value: bytes | str | int | None) -> bytes:
-    spelled = value if isinstance(value, bytes) else value.encode() if isinstance(value, str) else b""
-    return spelled.translate(None, _NOT_SKELETON_BYTES)
+def _scalar_skeleton(value: object) -> bytes:
+    """What of those characters a scalar of the envelope spells: only a string can hold any."""
+    return value.encode().translate(None, _NOT_SKELETON_BYTES) if isinstance(value, str) else b""
 
 
 @lru_cache(maxsize=16)  # a few sizes of request are common; any other is as cheap to build
