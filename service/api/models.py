@@ -22,6 +22,7 @@ def model_info(served: ServedModel, registry: ModelRegistry) -> ModelInfo:
         status=served.status.value,
         graph=served.runner.graph if served.runner else None,
         onednn_from_batch=served.runner.onednn_from if served.runner else None,
+        stepwise_until_batch=served.runner.stepwise_until if served.runner else None,
         error=served.error,
     )
 

@@ -104,6 +104,11 @@ class ModelInfo(BaseModel):
         description="On CPU, batches of at least this many rows run a channels-last graph on oneDNN's kernels, "
         "smaller ones the plain graph on PyTorch's own: timed per model after start-up. null: never.",
     )
+    stepwise_until_batch: int | None = Field(
+        None,
+        description="On CPU, batches of names of one length up to this many run a stepwise GRU graph (both "
+        "directions in one matmul per step), larger ones PyTorch's GRU: timed after start-up. null: never.",
+    )
     error: str | None = None
 
 

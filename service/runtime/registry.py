@@ -105,10 +105,8 @@ class ModelRegistry:
             if served.runner is not None:
                 started = time.perf_counter()
                 served.runner.optimise(GOLDEN_TOLERANCE[self.device.type])
-                threshold = served.runner.onednn_from
-                onednn = f", oneDNN kernels on channels-last from batch {threshold}" if threshold else ""
                 elapsed = time.perf_counter() - started
-                logger.info("%s runs its %s graph%s (%.2f s)", served.name, served.runner.graph, onednn, elapsed)
+                logger.info("%s runs %s (%.2f s)", served.name, _graphs_run(served.runner), elapsed)
         self.optimised.set()
 
     def _load(self, served: ServedModel) -> None:
@@ -183,6 +181,15 @@ class ModelRegistry:
         if self.loaded.is_set():  # final once every model has loaded or failed
             self._defaults[task] = best.name
         return best.name
+
+
+def _graphs_run(runner: ModelRunner) -> str:
+    graphs = f"its {runner.graph} graph"
+    if runner.onednn_from:
+        graphs += f", oneDNN kernels on channels-last from batch {runner.onednn_from}"
+    if runner.stepwise_until:
+        graphs += f", the stepwise GRU up to batch {runner.stepwise_until}"
+    return graphs
 
 
 class GoldenMismatchError(Exception):

@@ -7,6 +7,7 @@ import torch
 
 from artifacts.text import VOCABULARY, encode_names
 from nets import ARCHITECTURES, build_model
+from nets.names import NamesGRU, StepwiseNamesGRU
 
 DIGIT_ARCHITECTURES = sorted(name for name in ARCHITECTURES if name.startswith("digits-"))
 # The names model as training builds it: 29 characters + pad + unknown, 18 countries.
@@ -53,6 +54,24 @@ def test_names_gru_batches_like_single_names(names: list[str]) -> None:
         batched = model(*encode_names(names))
         alone = torch.cat([model(*encode_names([name])) for name in names])
     torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize(
+    "names", [["a"], ["nakamura"], ["smith", "jones", "brown"]], ids=["one-letter", "one", "three-equal"]
+)
+def test_stepwise_names_gru_gives_the_gru_logits(layers: int, names: list[str]) -> None:
+    """Eager and as the frozen TorchScript graph the service runs, for any depth."""
+    torch.manual_seed(layers)
+    model = NamesGRU(**NAMES_ARGS, hidden_size=32, num_layers=layers).eval()
+    tokens, _ = encode_names(names)
+    stepwise = StepwiseNamesGRU(model).eval()
+    with torch.inference_mode(False), torch.no_grad():
+        scripted = torch.jit.freeze(torch.jit.script(stepwise))
+    with torch.inference_mode():
+        expected = model(tokens)
+        torch.testing.assert_close(stepwise(tokens), expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(scripted(tokens), expected, rtol=1e-5, atol=1e-6)
 
 
 # Counted by hand from the layer definitions (weights + biases):

@@ -1,7 +1,7 @@
 import httpx
 import pytest
 
-from service.runtime.runners import ONEDNN_PROBES
+from service.runtime.runners import ONEDNN_PROBES, STEPWISE_PROBES
 from tests.service.conftest import TEST_DEVICE
 
 pytestmark = pytest.mark.asyncio
@@ -23,6 +23,9 @@ async def test_list_models(client: httpx.AsyncClient, committed_models: list[str
         assert info["onednn_from_batch"] in {None, *ONEDNN_PROBES}
         if info["task"] == "text-classification" or info["device"] != "cpu":
             assert info["onednn_from_batch"] is None
+        assert info["stepwise_until_batch"] in {None, *STEPWISE_PROBES}
+        if info["task"] == "image-classification" or info["device"] != "cpu":
+            assert info["stepwise_until_batch"] is None
 
 
 @pytest.mark.parametrize(
