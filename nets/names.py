@@ -62,7 +62,8 @@ class StepwiseNamesGRU(nn.Module):
     character alone), and the gate arithmetic takes fewer operations. The same arithmetic
     up to float rounding; the runner swaps it in only once it reproduces the golden outputs.
 
-    Input: ``tokens`` (N, T) int64, no padding. Output: logits (N, num_classes).
+    Inference only (no dropout). Input: ``tokens`` (N, T) int64, no padding. Output: logits
+    (N, num_classes).
     """
 
     w_ih: list[torch.Tensor]  # per layer, (2 directions, input, 3H): gates r, z, n
@@ -77,16 +78,11 @@ class StepwiseNamesGRU(nn.Module):
         self.hidden = hidden
         self.w_ih, self.b_i, self.w_hrz, self.w_hn, self.b_hn = [], [], [], [], []
         for layer in range(gru.num_layers):
-
-            def both(name: str, layer: int = layer) -> torch.Tensor:
-                names = (f"{name}_l{layer}", f"{name}_l{layer}_reverse")
-                return torch.stack([getattr(gru, n).detach() for n in names])
-
-            w_hh, b_hh = both("weight_hh"), both("bias_hh")
-            b_i = both("bias_ih").clone()
+            w_hh, b_hh = _both_directions(gru, "weight_hh", layer), _both_directions(gru, "bias_hh", layer)
+            b_i = _both_directions(gru, "bias_ih", layer).clone()
             b_i[:, : 2 * hidden] += b_hh[:, : 2 * hidden]
             # Every tensor its own copy: freezing refuses attributes that share storage.
-            self.w_ih.append(both("weight_ih").transpose(1, 2).contiguous())
+            self.w_ih.append(_both_directions(gru, "weight_ih", layer).transpose(1, 2).contiguous())
             self.b_i.append(b_i[:, None, None, :].clone())
             self.w_hrz.append(w_hh[:, : 2 * hidden].transpose(1, 2).contiguous())
             self.w_hn.append(w_hh[:, 2 * hidden :].transpose(1, 2).contiguous())
@@ -98,7 +94,7 @@ class StepwiseNamesGRU(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         steps = tokens.t()  # time-major: each step's gates are one block per direction
         gates = torch.stack([self.first_gates[0][steps], self.first_gates[1][steps.flip(0)]])  # (2, T, N, 3H)
-        hidden = torch.zeros(0)
+        hidden = torch.zeros(0)  # TorchScript wants both defined before the loop that sets them
         outputs: list[torch.Tensor] = []
         for layer in range(len(self.w_ih)):
             if layer > 0:  # the input gates of this layer, from the last one's outputs
@@ -116,3 +112,8 @@ class StepwiseNamesGRU(nn.Module):
                 outputs.append(hidden)
         logits: torch.Tensor = self.fc(torch.cat([hidden[0], hidden[1]], 1))
         return logits
+
+
+def _both_directions(gru: nn.GRU, name: str, layer: int) -> torch.Tensor:
+    """A parameter of one layer for the forward and the backward direction, stacked: (2, ...)."""
+    return torch.stack([getattr(gru, f"{name}_l{layer}").detach(), getattr(gru, f"{name}_l{layer}_reverse").detach()])
