@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from artifacts.text import PAD_INDEX, UNKNOWN_INDEX, VOCABULARY, encode_names, fold_name, has_letter
 
@@ -77,3 +79,24 @@ def test_empty_batch() -> None:
     tokens, lengths = encode_names([])
     assert tokens.shape == (0, 1)
     assert lengths.shape == (0,)
+
+
+def _encode_char_by_char(folded: list[str], vocabulary: str) -> tuple[list[list[int]], list[int]]:
+    """The plain definition: a dict lookup per character, padded with PAD_INDEX."""
+    index = {ch: i + 2 for i, ch in enumerate(vocabulary)}
+    lengths = [max(len(name), 1) for name in folded]
+    width = max(lengths, default=1)
+    rows = [[index.get(ch, UNKNOWN_INDEX) for ch in name] or [UNKNOWN_INDEX] for name in folded]
+    return [row + [PAD_INDEX] * (width - len(row)) for row in rows], lengths
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    folded=st.lists(st.text(alphabet=st.sampled_from("abcxyz '-éЖ\x00\u2603"), max_size=12), max_size=6),
+    vocabulary=st.text(alphabet=st.sampled_from("abcxyz '-éЖ"), max_size=12),  # repeats and non-ASCII too
+)
+def test_encoding_matches_a_lookup_per_character(folded: list[str], vocabulary: str) -> None:
+    tokens, lengths = encode_names(folded, vocabulary)
+    expected_tokens, expected_lengths = _encode_char_by_char(folded, vocabulary)
+    assert tokens.tolist() == expected_tokens
+    assert lengths.tolist() == expected_lengths
