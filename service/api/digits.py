@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import File, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from artifacts.manifest import Task
 from service.api.deps import RegistryDep, SettingsDep, hot_route_context, v1_router
 from service.api.fast_parse import parse_pixel_request
+from service.api.multipart import form_files
 from service.api.openapi import example_seven_pixels, example_seven_png_base64, json_request_body
 from service.api.parsing import parse_json_body
 from service.api.responses import JSONBytesResponse
@@ -114,20 +114,11 @@ async def predict_digit_uploads_hot(request: Request) -> JSONBytesResponse | Non
     models: list[str | None] = [*query.getlist("model")] or [None]
     if len(top_k_values) > 1 or len(models) > 1 or top_k_values[0] not in _TOP_K_SPELLINGS:
         return None
-    await request.body()  # kept on the request: the form parses from it, and a fallback replays it
-    try:
-        form = await request.form()
-    except Exception:  # noqa: BLE001 - FastAPI's route parses it again and words the error
+    body = await request.body()  # kept on the request: a fallback replays it
+    files = form_files(body, request.headers.get("content-type", ""), "files", max_parts=settings.max_images)
+    if files is None:
         return None
-    try:
-        fields = form.getlist("files")
-        files = [upload for upload in fields if isinstance(upload, StarletteUploadFile)]
-        if not files or len(files) < len(fields):
-            return None
-        contents = [await upload.read() for upload in files]
-    finally:
-        await form.close()
-    return await _predict(request, registry, settings, contents, int(top_k_values[0]), models[0])
+    return await _predict(request, registry, settings, files, int(top_k_values[0]), models[0])
 
 
 async def _predict(
