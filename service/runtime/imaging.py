@@ -90,7 +90,7 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     ink = grey - plane
     residual = border - _border(plane)  # the border of ``ink``
     noise = 1.4826 * _median(np.abs(residual - _median(residual)))
-    ink = np.clip(ink - np.float32(3.0 * noise), 0.0, None)  # paper grain and sensor noise are not ink
+    ink = np.clip(ink - 3.0 * noise, 0.0, None)  # paper grain and sensor noise are not ink
     peak = float(ink.max())
     if peak < MIN_INK_CONTRAST:
         raise InvalidInputError("the image has no visible ink (it is blank or has too little contrast)")
@@ -130,8 +130,9 @@ def _border_fit(height: int, width: int) -> np.ndarray:
     """The pseudo-inverse that maps border pixels (in ``_border``'s order) to the plane's a, b, c.
 
     It depends on the image's size alone: computed once per size rather than an SVD per image."""
-    ys, xs = np.mgrid[0:height, 0:width]
-    bx, by = _border(xs).astype(np.float64), _border(ys).astype(np.float64)
+    xs = np.broadcast_to(np.arange(width, dtype=np.float64), (height, width))
+    ys = np.broadcast_to(np.arange(height, dtype=np.float64)[:, None], (height, width))
+    bx, by = _border(xs), _border(ys)
     fit: np.ndarray = np.linalg.pinv(np.stack([np.ones_like(bx), bx, by], axis=1))
     fit.flags.writeable = False  # shared between requests
     return fit
