@@ -9,7 +9,6 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
-import numpy as np
 import torch
 from anyascii import anyascii
 
@@ -42,33 +41,20 @@ def encode_names(folded: Sequence[str], vocabulary: str = VOCABULARY) -> tuple[t
 
     Characters outside the vocabulary map to the unknown index rather than being
     dropped, so the model still sees the name's length and shape; an empty name is one
-    unknown token. Vectorised over code points: a batch of 64 names takes about a fifth
-    of the time a per-character lookup did.
+    unknown token. A dict lookup per character into lists, then one tensor: faster than
+    vectorising over code points with NumPy up to 256 names (9 against 13 us for one name,
+    92 against 98 for 64), and a one-name forward pass right after NumPy work runs ~50 us slower.
     """
-    lengths = np.array([max(len(name), 1) for name in folded], dtype=np.int64)
-    width = int(lengths.max(initial=1))
-    codes = np.zeros((len(folded), width), dtype=np.uint32)  # NUL past each name's end
-    for row, name in enumerate(folded):
-        codes[row, : len(name)] = np.frombuffer(name.encode("utf-32-le"), dtype=np.uint32)
-    tokens = _tokens(codes, vocabulary)
-    tokens[np.arange(width) >= lengths[:, None]] = PAD_INDEX
-    return torch.from_numpy(tokens), torch.from_numpy(lengths)
-
-
-def _tokens(codes: np.ndarray, vocabulary: str) -> np.ndarray:
-    """The token of each code point: its vocabulary index + 2, else unknown (NUL, which pads
-    ``codes``, is never in a vocabulary of name characters)."""
-    points, ids = _sorted_vocabulary(vocabulary)
-    if not len(points):
-        return np.full(codes.shape, UNKNOWN_INDEX, dtype=np.int64)
-    # The last of equal code points: a character listed twice keeps its later index, as a dict would.
-    slot = np.maximum(np.searchsorted(points, codes, side="right") - 1, 0)
-    found: np.ndarray = np.where(points[slot] == codes, ids[slot], UNKNOWN_INDEX)
-    return found
+    index = _vocabulary_index(vocabulary)
+    rows = [[index.get(ch, UNKNOWN_INDEX) for ch in name] or [UNKNOWN_INDEX] for name in folded]
+    lengths = [len(row) for row in rows]
+    width = max(lengths, default=1)
+    padded = [row + [PAD_INDEX] * (width - len(row)) for row in rows]
+    tokens = torch.tensor(padded, dtype=torch.int64).reshape(len(rows), width)  # (0, 1) for no names
+    return tokens, torch.tensor(lengths, dtype=torch.int64)
 
 
 @lru_cache(maxsize=8)
-def _sorted_vocabulary(vocabulary: str) -> tuple[np.ndarray, np.ndarray]:
-    points = np.frombuffer(vocabulary.encode("utf-32-le"), dtype=np.uint32)
-    order = np.argsort(points, kind="stable")
-    return points[order], (order + 2).astype(np.int64)
+def _vocabulary_index(vocabulary: str) -> dict[str, int]:
+    """Token of each character: its index + 2; a character listed twice keeps its later index."""
+    return {ch: i + 2 for i, ch in enumerate(vocabulary)}

@@ -81,22 +81,18 @@ def test_empty_batch() -> None:
     assert lengths.shape == (0,)
 
 
-def _encode_char_by_char(folded: list[str], vocabulary: str) -> tuple[list[list[int]], list[int]]:
-    """The plain definition: a dict lookup per character, padded with PAD_INDEX."""
-    index = {ch: i + 2 for i, ch in enumerate(vocabulary)}
-    lengths = [max(len(name), 1) for name in folded]
-    width = max(lengths, default=1)
-    rows = [[index.get(ch, UNKNOWN_INDEX) for ch in name] or [UNKNOWN_INDEX] for name in folded]
-    return [row + [PAD_INDEX] * (width - len(row)) for row in rows], lengths
-
-
 @settings(max_examples=300, derandomize=True)
 @given(
     folded=st.lists(st.text(alphabet=st.sampled_from("abcxyz '-éЖ\x00\u2603"), max_size=12), max_size=6),
     vocabulary=st.text(alphabet=st.sampled_from("abcxyz '-éЖ"), max_size=12),  # repeats and non-ASCII too
 )
-def test_encoding_matches_a_lookup_per_character(folded: list[str], vocabulary: str) -> None:
+def test_tokens_spell_each_name_and_pad_the_rest(folded: list[str], vocabulary: str) -> None:
+    """Row by row: a character's last index in the vocabulary + 2, else unknown; an empty name one
+    unknown token; padding up to the longest."""
     tokens, lengths = encode_names(folded, vocabulary)
-    expected_tokens, expected_lengths = _encode_char_by_char(folded, vocabulary)
-    assert tokens.tolist() == expected_tokens
-    assert lengths.tolist() == expected_lengths
+    width = max([max(len(name), 1) for name in folded], default=1)
+    assert tokens.shape == (len(folded), width) and tokens.dtype == lengths.dtype == torch.int64
+    for row, length, name in zip(tokens.tolist(), lengths.tolist(), folded, strict=True):
+        spelled = [vocabulary.rindex(ch) + 2 if ch in vocabulary else UNKNOWN_INDEX for ch in name]
+        assert length == max(len(name), 1)
+        assert row == (spelled or [UNKNOWN_INDEX]) + [PAD_INDEX] * (width - length)
