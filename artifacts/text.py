@@ -43,7 +43,7 @@ def encode_names(folded: Sequence[str], vocabulary: str = VOCABULARY) -> tuple[t
     dropped, so the model still sees the name's length and shape; an empty name is one
     unknown token. A dict lookup per character into lists, then one tensor: faster than
     vectorising over code points with NumPy up to 256 names (9 against 13 us for one name,
-    92 against 98 for 64), and a one-name forward pass right after NumPy work runs ~50 us slower.
+    92 against 98 for 64), and a one-name forward pass right after NumPy work runs ~60 us slower.
     """
     index = _vocabulary_index(vocabulary)
     rows = [[index.get(ch, UNKNOWN_INDEX) for ch in name] or [UNKNOWN_INDEX] for name in folded]
