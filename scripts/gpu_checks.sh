@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every check that needs the lent GPU machine, in one run (one NVIDIA GPU, 16 CPU cores):
-# 1. train digits-resnet and names-gru on CUDA (bf16 autocast) and evaluate them (GPU_TRAIN=0 skips this),
+# 1. train digits-resnet and names-gru on CUDA (bf16 autocast) and evaluate them (GPU_TRAIN=0 skips this;
+#    GPU_EPOCHS=2 makes it a quick check of the training code instead of the 30-epoch models),
 # 2. the service test suite with TINYSERVE_TEST_DEVICE=cuda (golden checks on CUDA, CPU == CUDA answers),
-# 3. tinyserve serving on CUDA: every digits model, 1 image and 64-image requests,
+# 3. tinyserve serving on CUDA: every model, JSON with 1 image or name and 64 images, PNG uploads,
 # 4. --workers 2 against one worker on the CPU (CUDA hidden), where the cores are not shared with the
 #    load generator as they are on the 2-core development machine.
 # Inputs: .gpu/data (MNIST *.gz and the names CSVs); where missing there, .whl/*.whl (packages) and
@@ -31,11 +32,12 @@ cp .gpu/data/*.csv "$DATA/names/"
 } 2>&1 | tee "$OUT/device.txt"
 
 if [ "${GPU_TRAIN:-1}" = 1 ]; then
-  echo "== 1. training on CUDA"
-  time python3 -m training digits --arch resnet --data-dir "$DATA" --device cuda --epochs 30 --dropout 0.1 \
+  EPOCHS=${GPU_EPOCHS:-30}
+  echo "== 1. training on CUDA, $EPOCHS epochs"
+  time python3 -m training digits --arch resnet --data-dir "$DATA" --device cuda --epochs "$EPOCHS" --dropout 0.1 \
     --label-smoothing 0.1 --store /tmp/gpu_store 2>&1 | grep -a -v "it/s" | tee "$OUT/train_resnet.txt" | tail -3
   time python3 -m training names --train-csv "$DATA/names/names_train.csv" --test-csv "$DATA/names/names_test.csv" \
-    --device cuda --epochs 30 --dropout 0.3 --embedding-dropout 0.2 --weight-decay 0.01 --batch-size 32 --lr 2e-3 \
+    --device cuda --epochs "$EPOCHS" --dropout 0.3 --embedding-dropout 0.2 --weight-decay 0.01 --batch-size 32 --lr 2e-3 \
     --store /tmp/gpu_store 2>&1 | grep -a -v "it/s" | tee "$OUT/train_names.txt" | tail -3
   python3 -m training.evaluate /tmp/gpu_store/*/1 --data-dir "$DATA" 2>&1 | tee "$OUT/evaluate.txt"
 fi
@@ -46,7 +48,7 @@ TINYSERVE_TEST_DEVICE=cuda timeout 240 python3 -m pytest -q -p no:cacheprovider 
   2>&1 | tail -15 | tee "$OUT/pytest_cuda.txt"
 
 echo "== 3. serving on CUDA"
-BENCH_TOLERANCE=2e-3 timeout 240 python3 -m bench.run --targets tinyserve --kinds json,bulk --loadgen "$LOADGEN" \
+BENCH_TOLERANCE=2e-3 timeout 260 python3 -m bench.run --targets tinyserve --loadgen "$LOADGEN" \
   --rounds 1 --duration 4 --warmup 1 --inproc-seconds 0.5 --out "$OUT/bench_cuda" 2>&1 | tail -45
 
 echo "== 4. two workers against one on the CPU"
