@@ -28,6 +28,7 @@ cp .gpu/data/*.csv "$DATA/names/"
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+  lscpu | grep -E "^(Model name|Socket|Core|Thread|NUMA node[0-9])"
   echo "cpus $(nproc), load generator $LOADGEN, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } 2>&1 | tee "$OUT/device.txt"
 
