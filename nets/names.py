@@ -58,8 +58,9 @@ class StepwiseNamesGRU(nn.Module):
     A short name's forward is dominated by per-operation overhead, not arithmetic: PyTorch's GRU
     runs each direction of each layer one step at a time, about a dozen small operations a step.
     Here both directions of a layer advance together (one batched matmul for each gate group a
-    step), the first layer's input gates come from a per-character table (they depend on the
-    character alone), and the gate arithmetic takes fewer operations. The same arithmetic
+    step: the hidden state times all three gates' weights), the first layer's input gates come
+    from a per-character table (they depend on the character alone), and the gate arithmetic
+    takes fewer operations. The same arithmetic
     up to float rounding; the runner swaps it in only once it reproduces the golden outputs.
 
     Inference only (no dropout). Input: ``tokens`` (N, T) int64, no padding. Output: logits
@@ -68,25 +69,24 @@ class StepwiseNamesGRU(nn.Module):
 
     w_ih: list[torch.Tensor]  # per layer, (2 directions, input, 3H): gates r, z, n
     b_i: list[torch.Tensor]  # (2, 1, 1, 3H): input biases, plus the hidden biases of r and z
-    w_hrz: list[torch.Tensor]  # (2, H, 2H)
-    w_hn: list[torch.Tensor]  # (2, H, H)
-    b_hn: list[torch.Tensor]  # (2, 1, H): n's hidden bias, which r scales, so it stays apart
+    w_h: list[torch.Tensor]  # (2, H, 3H)
+    b_h: list[torch.Tensor]  # (2, 1, 3H): zero but for n's hidden bias, which r scales
 
     def __init__(self, model: NamesGRU) -> None:
         super().__init__()
         gru, hidden = model.gru, model.gru.hidden_size
         self.hidden = hidden
-        self.w_ih, self.b_i, self.w_hrz, self.w_hn, self.b_hn = [], [], [], [], []
+        self.w_ih, self.b_i, self.w_h, self.b_h = [], [], [], []
         for layer in range(gru.num_layers):
             w_hh, b_hh = _both_directions(gru, "weight_hh", layer), _both_directions(gru, "bias_hh", layer)
-            b_i = _both_directions(gru, "bias_ih", layer).clone()
+            b_i, b_h = _both_directions(gru, "bias_ih", layer).clone(), b_hh.clone()
             b_i[:, : 2 * hidden] += b_hh[:, : 2 * hidden]
+            b_h[:, : 2 * hidden] = 0
             # Every tensor its own copy: freezing refuses attributes that share storage.
             self.w_ih.append(_both_directions(gru, "weight_ih", layer).transpose(1, 2).contiguous())
             self.b_i.append(b_i[:, None, None, :].clone())
-            self.w_hrz.append(w_hh[:, : 2 * hidden].transpose(1, 2).contiguous())
-            self.w_hn.append(w_hh[:, 2 * hidden :].transpose(1, 2).contiguous())
-            self.b_hn.append(b_hh[:, None, 2 * hidden :].clone())
+            self.w_h.append(w_hh.transpose(1, 2).contiguous())
+            self.b_h.append(b_h[:, None, :])
         embedding = model.embedding.weight.detach()
         self.first_gates = torch.matmul(embedding, self.w_ih[0]) + self.b_i[0][:, 0]  # (2, vocabulary, 3H)
         self.fc = model.fc
@@ -102,12 +102,13 @@ class StepwiseNamesGRU(nn.Module):
                 x = torch.cat([sequence[0], sequence[1].flip(0)], -1)  # (T, N, 2H)
                 both = torch.stack([x, x.flip(0)]).reshape(2, x.shape[0] * x.shape[1], x.shape[2])
                 gates = torch.bmm(both, self.w_ih[layer]).reshape(2, x.shape[0], x.shape[1], -1) + self.b_i[layer]
-            rz_in, n_in = gates[..., : 2 * self.hidden].contiguous(), gates[..., 2 * self.hidden :].contiguous()
+            rz_in, n_in = gates[..., : 2 * self.hidden].unbind(1), gates[..., 2 * self.hidden :].unbind(1)
             hidden = torch.zeros(2, tokens.shape[0], self.hidden)
             outputs = []
-            for t in range(gates.shape[1]):
-                r, z = torch.baddbmm(rz_in[:, t], hidden, self.w_hrz[layer]).sigmoid_().chunk(2, -1)
-                n = torch.addcmul(n_in[:, t], r, torch.baddbmm(self.b_hn[layer], hidden, self.w_hn[layer])).tanh_()
+            for t in range(len(rz_in)):
+                hh = torch.baddbmm(self.b_h[layer], hidden, self.w_h[layer])  # (2, N, 3H)
+                r, z = hh[..., : 2 * self.hidden].add_(rz_in[t]).sigmoid_().chunk(2, -1)
+                n = torch.addcmul(n_in[t], r, hh[..., 2 * self.hidden :]).tanh_()
                 hidden = torch.lerp(n, hidden, z)  # (1 - z) * n + z * hidden
                 outputs.append(hidden)
         logits: torch.Tensor = self.fc(torch.cat([hidden[0], hidden[1]], 1))
