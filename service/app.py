@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from artifacts import ModelStore
 from service import __version__
+from service.affinity import pin_this_worker
 from service.api import digits, health, models, names
 from service.api.errors import install_error_handlers
 from service.api.hot_routes import HotRouteMiddleware
@@ -66,6 +67,7 @@ async def _load_models(registry: ModelRegistry) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    pin_this_worker(settings.cpu_affinity, settings.workers, settings.torch_threads)  # before any thread starts
     torch.set_num_threads(settings.torch_threads)
     registry = build_registry(settings)
     app.state.registry = registry

@@ -5,8 +5,10 @@ import os
 import signal
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import FrameType
+
+from service.affinity import SLOTS_FOLDER_ENV
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +41,11 @@ def main(argv: list[str] | None = None) -> None:
     # On SIGTERM uvicorn stops accepting, finishes the requests it has, runs the lifespan shutdown and then
     # re-raises the signal under the handler it found: with this one the process exits 0, not 143.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    with _multiprocess_metrics(settings.workers):
+    with ExitStack() as folders:
+        if settings.workers > 1:
+            # prometheus-client's multiprocess mode: each worker writes its metrics there, /metrics sums them
+            folders.enter_context(_folder_for_workers("PROMETHEUS_MULTIPROC_DIR", "tinyserve-metrics-"))
+            folders.enter_context(_folder_for_workers(SLOTS_FOLDER_ENV, "tinyserve-cpus-"))  # service/affinity.py
         uvicorn.run(
             "service.app:create_app",
             factory=True,
@@ -55,14 +61,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 @contextmanager
-def _multiprocess_metrics(workers: int) -> Iterator[None]:
-    """With several workers each writes its metrics to files in one folder, which /metrics sums
-    (prometheus-client's multiprocess mode); the folder is removed when the server exits."""
-    if workers == 1 or "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+def _folder_for_workers(variable: str, prefix: str) -> Iterator[None]:
+    """A folder the workers share, named to them in ``variable`` and removed when the server exits;
+    one already named there is left as it is."""
+    if variable in os.environ:
         yield
         return
-    with tempfile.TemporaryDirectory(prefix="tinyserve-metrics-") as folder:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        os.environ[variable] = folder
         yield
 
 

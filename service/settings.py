@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.affinity import CpuAffinity
+
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 _MODEL_SPEC = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}(:[1-9]\d*)?$")
 
@@ -31,6 +33,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
     torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads per worker.")
+    cpu_affinity: CpuAffinity = Field(
+        "auto",
+        description="Pin each worker to torch_threads CPUs of its own: auto = when workers x torch_threads "
+        "equals the CPUs available, on = when they suffice, off = never. One worker is never pinned.",
+    )
     default_digits_model: str | None = Field(None, description="Default for /v1/digits; else the most accurate.")
     default_names_model: str | None = Field(None, description="Default for /v1/names; else the most accurate.")
 

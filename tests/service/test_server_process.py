@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -68,8 +69,11 @@ def test_idle_connections_close_after_the_keep_alive_time() -> None:
 
 def test_two_workers_share_metrics_and_clean_up(tmp_path: Path) -> None:
     """From the first ready answer on, every worker answers (a worker accepts connections only once its
-    models are loaded); /metrics sums them (multiprocess mode); the metrics folder goes away on exit."""
-    with running_server("--workers", "2", TMPDIR=str(tmp_path)) as (base, process):
+    models are loaded); /metrics sums them (multiprocess mode); each worker runs on a CPU of its own;
+    the metrics and CPU slot folders go away on exit."""
+    cpus = sorted(os.sched_getaffinity(0))
+    affinity = "on" if len(cpus) >= 2 else "off"
+    with running_server("--workers", "2", TMPDIR=str(tmp_path), TINYSERVE_CPU_AFFINITY=affinity) as (base, process):
         # A new connection per request, so the kernel hands them to whichever worker accepts.
         ok = [httpx.post(f"{base}/v1/names/predict", json={"names": ["Rossi"]}).status_code for _ in range(40)]
         assert ok == [200] * 40
@@ -77,9 +81,13 @@ def test_two_workers_share_metrics_and_clean_up(tmp_path: Path) -> None:
             text = client.get("/metrics").text
         line = next(x for x in text.splitlines() if x.startswith('tinyserve_requests_total{method="POST"'))
         assert float(line.rsplit(" ", 1)[1]) == 40.0
-        assert list(tmp_path.glob("tinyserve-metrics-*"))
+        assert list(tmp_path.glob("tinyserve-metrics-*")) and list(tmp_path.glob("tinyserve-cpus-*"))
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        workers = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        pinned = sorted(sorted(os.sched_getaffinity(int(pid))) for pid in workers)
+        assert pinned == ([[cpus[0]], [cpus[1]]] if affinity == "on" else [cpus, cpus])
     assert process.returncode == 0
-    assert not list(tmp_path.glob("tinyserve-metrics-*"))
+    assert not list(tmp_path.glob("tinyserve-metrics-*")) and not list(tmp_path.glob("tinyserve-cpus-*"))
 
 
 @pytest.mark.asyncio
