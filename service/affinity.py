@@ -21,7 +21,7 @@ logger = logging.getLogger("tinyserve.affinity")
 CpuAffinity = Literal["auto", "on", "off"]
 SLOTS_FOLDER_ENV = "TINYSERVE_CPU_SLOTS_FOLDER"  # set by ``tinyserve serve`` for its workers
 
-_held: list[int] = []  # the lock's file descriptor, open for the life of the process
+_held: list[int] = []  # the claimed slot's lock, open for the life of the process
 
 
 def should_pin(mode: CpuAffinity, workers: int, threads: int, cpus: int) -> bool:
@@ -40,8 +40,10 @@ def pin_this_worker(mode: CpuAffinity, workers: int, threads: int) -> set[int] |
     Call it before the process starts threads of its own: threads started later inherit the CPUs.
     """
     folder = os.environ.get(SLOTS_FOLDER_ENV)
+    if folder is None or not hasattr(os, "sched_setaffinity"):  # Linux only
+        return None
     cpus = sorted(os.sched_getaffinity(0))
-    if folder is None or not should_pin(mode, workers, threads, len(cpus)):
+    if not should_pin(mode, workers, threads, len(cpus)):
         return None
     for slot in range(workers):
         descriptor = os.open(Path(folder) / f"slot-{slot}.lock", os.O_CREAT | os.O_RDWR, 0o600)
