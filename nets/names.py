@@ -60,8 +60,8 @@ class StepwiseNamesGRU(nn.Module):
     Here both directions of a layer advance together (one batched matmul for each gate group a
     step: the hidden state times all three gates' weights), the first layer's input gates come
     from a per-character table (they depend on the character alone), and the gate arithmetic
-    takes fewer operations. The same arithmetic
-    up to float rounding; the runner swaps it in only once it reproduces the golden outputs.
+    takes fewer operations. The same arithmetic up to float rounding; the runner swaps it in
+    only once it reproduces the golden outputs.
 
     Inference only (no dropout). Input: ``tokens`` (N, T) int64, no padding. Output: logits
     (N, num_classes).
