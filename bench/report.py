@@ -9,7 +9,7 @@ from bench.criteria import Criterion
 Doc = dict[str, Any]
 Row = dict[str, Any]
 BASELINE = "baseline"
-TARGET_ORDER = ("tinyserve", "tinyserve-w2", "tinyserve-log", BASELINE)
+TARGET_ORDER = ("tinyserve", "tinyserve-w2", "tinyserve-w2-pinned", "tinyserve-w2-free", "tinyserve-log", BASELINE)
 
 
 def _order(target: str) -> int:

@@ -36,7 +36,7 @@ from bench.reference import Reference
 
 PEERBENCH_DIR = PROJECT_ROOT.parent / "shared" / "peerbench"
 PEER_TARGETS = "ceiling,ceiling-raw,naive,naive-async,litserve-b32,litserve-b1,torchserve-b32,kserve,tinyserve"
-ONLY_PRIMARY = {"tinyserve-w2", "tinyserve-log"}  # these load the headline scenario only
+ONLY_PRIMARY = {"tinyserve-w2", "tinyserve-w2-pinned", "tinyserve-w2-free", "tinyserve-log"}  # headline scenario only
 ALL_WORKERS_WAIT_S = 30.0  # after the first worker's 200, how long to wait for the others' load lines
 STARTUP_S, CHECK_S, CELL_OVERHEAD_S = 6.0, 3.0, 0.5  # for the time estimate
 
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model-store", type=Path, default=PROJECT_ROOT / "models_store")
     p.add_argument("--out", type=Path, help="folder for results.json, results.md and server logs")
     p.add_argument(
-        "--targets", default=",".join(servers.TARGET_NAMES), help="comma list of " + ", ".join(servers.TARGET_NAMES)
+        "--targets", default=",".join(servers.DEFAULT_TARGETS), help="comma list of " + ", ".join(servers.TARGET_NAMES)
     )
     p.add_argument("--kinds", default="json,names,bulk,upload", help="scenario kinds to load (all are checked)")
     p.add_argument("--conc", type=_ints, default=(1, 16, 64), help="concurrencies (default 1,16,64)")

@@ -15,7 +15,9 @@ from bench import PROJECT_ROOT
 
 TINYSERVE_LOADED = re.compile(r'"logger":\s*"tinyserve\.registry".*"message":\s*"(loaded |model \S+ failed to load)')
 TINYSERVE_SETTLED = re.compile(r'"logger":\s*"tinyserve\.registry".*"message":\s*"\S+ runs its ')
-TARGET_NAMES = ("tinyserve", "baseline", "tinyserve-w2", "tinyserve-log")
+DEFAULT_TARGETS = ("tinyserve", "baseline", "tinyserve-w2", "tinyserve-log")
+# Two workers with TINYSERVE_CPU_AFFINITY on / off instead of auto, to compare pinning where auto would not pin.
+TARGET_NAMES = (*DEFAULT_TARGETS, "tinyserve-w2-pinned", "tinyserve-w2-free")
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,22 @@ def clean_env(torch_threads: int, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def tinyserve(name: str, port: int, store: Path, torch_threads: int, workers: int, access_log: bool) -> ServerSpec:
+def tinyserve(
+    name: str, port: int, store: Path, torch_threads: int, workers: int, access_log: bool, cpu_affinity: str = "auto"
+) -> ServerSpec:
     argv = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--workers", str(workers), "--model-store", str(store)]
     env = clean_env(
         torch_threads,
-        {"TINYSERVE_TORCH_THREADS": str(torch_threads), "TINYSERVE_ACCESS_LOG": "true" if access_log else "false"},
+        {
+            "TINYSERVE_TORCH_THREADS": str(torch_threads),
+            "TINYSERVE_ACCESS_LOG": "true" if access_log else "false",
+            "TINYSERVE_CPU_AFFINITY": cpu_affinity,
+        },
     )
     note = f"tinyserve serve, {workers} worker{'s' if workers > 1 else ''}, access log {'on' if access_log else 'off'}"
+    if workers > 1:
+        note += f", CPU affinity {cpu_affinity}"
     return ServerSpec(name, "tinyserve", workers, port, argv, env, note, TINYSERVE_LOADED, TINYSERVE_SETTLED)
 
 
@@ -83,6 +93,9 @@ def make(name: str, port: int, store: Path, torch_threads: int) -> ServerSpec:
         return tinyserve(name, port, store, torch_threads, workers=1, access_log=False)
     if name == "tinyserve-w2":
         return tinyserve(name, port, store, torch_threads, workers=2, access_log=False)
+    if name in ("tinyserve-w2-pinned", "tinyserve-w2-free"):
+        affinity = "on" if name.endswith("pinned") else "off"
+        return tinyserve(name, port, store, torch_threads, workers=2, access_log=False, cpu_affinity=affinity)
     if name == "tinyserve-log":
         return tinyserve(name, port, store, torch_threads, workers=1, access_log=True)
     if name == "baseline":

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from bench import load, peers, procs, report, scrape
+from bench import PROJECT_ROOT, load, peers, procs, report, scrape, servers
 from bench.criteria import Criterion
 from bench.payloads import JSON, Payload, Scenario
 from bench.verify import compare
@@ -134,6 +134,21 @@ def test_two_workers_criterion_reports_the_cores_each_used() -> None:
     (found,) = [c for c in report.criteria(rows, [], {}, "digits-cnn json") if "2 workers" in c.name]
     assert found.name == "digits-cnn json c=64: 2 workers vs 1 worker req/s (server cores 1.70 vs 1.00)"
     assert found.value == 1.5 and not found.passed
+
+
+@pytest.mark.parametrize(
+    ("target", "workers", "affinity"),
+    [
+        ("tinyserve", 1, "auto"),
+        ("tinyserve-w2", 2, "auto"),
+        ("tinyserve-w2-pinned", 2, "on"),
+        ("tinyserve-w2-free", 2, "off"),
+    ],
+)
+def test_tinyserve_targets_set_workers_and_cpu_affinity(target: str, workers: int, affinity: str) -> None:
+    spec = servers.make(target, 8000, PROJECT_ROOT / "models_store", 1)
+    assert spec.workers == workers and spec.argv[spec.argv.index("--workers") + 1] == str(workers)
+    assert spec.env["TINYSERVE_CPU_AFFINITY"] == affinity
 
 
 def test_criteria_directions() -> None:
