@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from service.api.v2.schemas import InferenceRequest, RequestInput
 from service.runtime.errors import InputTooLargeError, InvalidInputError
+from service.runtime.tensors import BYTES, InputTensor, OutputTensor, RequestedOutput
 
 # V2 datatype -> the numpy dtype of its wire format (little-endian); BYTES is handled apart.
 NUMERIC_DTYPES: dict[str, np.dtype[Any]] = {
@@ -40,27 +41,8 @@ NUMERIC_DTYPES: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype("<f4"),
     "FP64": np.dtype("<f8"),
 }
-BYTES = "BYTES"
 DATATYPES = (*NUMERIC_DTYPES, BYTES)
 _LENGTH = struct.Struct("<I")
-
-
-@dataclass(frozen=True)
-class InputTensor:
-    """A decoded input: numeric ``data`` is an ndarray of ``shape``; BYTES ``data`` is a flat list."""
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    data: np.ndarray | list[bytes]
-    binary: bool
-
-
-@dataclass(frozen=True)
-class RequestedOutput:
-    name: str
-    binary: bool
-    classification: int  # 0: the tensor itself; k: its top k as "value:index:label" strings
 
 
 @dataclass(frozen=True)
@@ -70,17 +52,6 @@ class DecodedRequest:
     outputs: list[RequestedOutput] | None  # None: every output
     binary_output: bool  # the request's binary_data_output, for outputs it does not list
     parameters: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class OutputTensor:
-    """A numeric output is an ndarray (any shape, written row-major); BYTES is a flat list of strings."""
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    data: np.ndarray | Sequence[str]
-    binary: bool
 
 
 # ---- request body ----
