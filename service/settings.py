@@ -66,8 +66,10 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="One JSON line per request.")
     opentelemetry: bool = Field(
         False,
-        description="FastAPI's native OpenTelemetry traces, metrics and logs (needs the OpenTelemetry SDK and "
-        "its providers configured). Off by default: looking for providers costs ~6% of the event loop per request.",
+        description="Trace requests with OpenTelemetry (pip install 'tinyserve[otel]'): a server span per request "
+        "continuing the caller's traceparent, with decode, queue, forward and encode spans. The SDK's standard "
+        "OTEL_* variables configure it (OTEL_TRACES_EXPORTER=otlp by default, console prints spans; "
+        "OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER). Off by default.",
     )
 
     @field_validator("models", "api_keys", mode="before")

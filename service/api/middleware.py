@@ -13,7 +13,7 @@ from fastapi import HTTPException
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import metrics
+from service import metrics, tracing
 from service.api.errors import error_response
 
 access_logger = logging.getLogger("tinyserve.access")
@@ -107,11 +107,15 @@ class RequestContextMiddleware:
         children[0].inc()
         children[1].observe(elapsed)
         if self.access_log:
+            # The server's span while tracing, else the caller's traceparent: the line joins its trace.
+            trace_id, span_id = tracing.current_ids(scope) or (None, None)
             access_logger.info(
                 "request",
                 extra={
                     "fields": {
                         "request_id": state["request_id"],
+                        "trace_id": trace_id,
+                        "span_id": span_id,
                         "method": scope["method"],
                         "route": route,
                         "status": status,
