@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from artifacts import ModelStore
 from service import __version__
 from service.affinity import pin_this_worker
-from service.api import digits, health, models, names
+from service.api import digits, health, models, names, playground
 from service.api.errors import install_error_handlers
 from service.api.hot_routes import HotRouteMiddleware
 from service.api.middleware import RequestContextMiddleware
@@ -102,5 +102,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, models, digits, names):
         app.include_router(module.router)
     app.include_router(v2.router)
+    app.include_router(playground.router)
     install_openapi(app, [DigitsPredictRequest, NamesPredictRequest])
     return app
