@@ -3,6 +3,11 @@
 #   hadolint             Dockerfile*              (settings: .hadolint.yaml)
 #   check-jsonschema     docker-compose*.yml      (compose spec, bundled)
 #   kubernetes-validate  deploy/k8s/*.yaml        (Kubernetes 1.30 schemas, bundled; --strict)
+#                        deploy/k8s/queue-autoscaling/*.yaml (the HPA on the queue, prometheus-adapter rules)
+#   promtool             deploy/prometheus/*.yml  (check rules, check config; apt-get install prometheus;
+#                        skipped with a SKIP line when missing, a failure when CI is set)
+# The Grafana dashboard's JSON is checked by tests/deploy/test_dashboard.py, its queries and the
+# alerts' against a live Prometheus by tests/deploy/test_prometheus.py.
 # kubernetes-validate only WARNs, exit 0, for a kind or apiVersion it has no schema for
 # (a typo, a removed beta API), so a WARN line fails this script too.
 # deploy/k8s/kserve/ holds a KServe CRD, which has no schema there: tests/deploy checks it.
@@ -40,7 +45,7 @@ check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml docker-
   || fail "check-jsonschema docker-compose.yml docker-compose.gpu.yml"
 
 echo "== kubernetes-validate --strict -k $K8S_VERSION"
-manifests=(deploy/k8s/*.yaml)
+manifests=(deploy/k8s/*.yaml deploy/k8s/queue-autoscaling/*.yaml)
 if ((${#manifests[@]} == 0)); then
   fail "no manifests in deploy/k8s/"
 else
@@ -51,6 +56,16 @@ else
   if grep -q '^WARN' <<<"$output"; then
     fail "kubernetes-validate printed warnings (unknown kind or apiVersion?)"
   fi
+fi
+
+echo "== promtool (deploy/prometheus)"
+if command -v promtool >/dev/null; then
+  promtool check rules deploy/prometheus/alerts.yml || fail "promtool check rules deploy/prometheus/alerts.yml"
+  promtool check config deploy/prometheus/prometheus.yml || fail "promtool check config deploy/prometheus/prometheus.yml"
+elif [[ -n "${CI:-}" ]]; then
+  fail "promtool missing (apt-get install prometheus)"
+else
+  echo "SKIP: promtool not installed (apt-get install prometheus)"
 fi
 
 if ((failed)); then
