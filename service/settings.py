@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     default_digits_model: str | None = Field(None, description="Default for /v1/digits; else the most accurate.")
     default_names_model: str | None = Field(None, description="Default for /v1/names; else the most accurate.")
 
+    autotune: bool = Field(
+        True,
+        description="Time the alternative graphs (oneDNN kernels, the stepwise GRU) per model after start-up and "
+        "use each where it is faster; false: a fixed, reproducible choice without timing.",
+    )
+
     max_batch_size: int = Field(64, ge=1, le=4096, description="Most items run in one forward pass.")
     # 0: a busy server's batches form while the previous one runs; waiting for more only idles
     # the CPU and, with clients that wait for each answer, slows the arrivals it waits for.
@@ -58,6 +64,12 @@ class Settings(BaseSettings):
     max_images: int = Field(64, ge=1, le=4096, description="Most images per request.")
     max_names: int = Field(256, ge=1, le=65536, description="Most names per request.")
     max_image_pixels: int = Field(4096 * 4096, ge=28 * 28, description="Largest decoded image (413).")
+    max_request_pixels: int = Field(
+        4 * 4096 * 4096,
+        ge=28 * 28,
+        description="Most decoded pixels over all images of one request, from their headers (413): "
+        "bounds the CPU one request can take to decode.",
+    )
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys; when set, /v1 needs one."

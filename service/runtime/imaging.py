@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.runtime.errors import InputTooLargeError, InvalidInputError
+from service.runtime.image_limits import check_aspect_ratio, check_structure
 
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
 MNIST_SIZE = 28
@@ -27,9 +28,10 @@ WORKING_SIDE = 1024
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode PNG/JPEG/BMP/GIF/WebP bytes to a greyscale float32 array, checking size first."""
+    """Decode PNG/JPEG/BMP/GIF/WebP bytes to a greyscale float32 array, checking size and cost first."""
     if not data:
         raise InvalidInputError("the image is empty (0 bytes)")
+    check_structure(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -39,6 +41,7 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                 raise InputTooLargeError(
                     f"the image is {width}x{height} pixels; at most {max_pixels} pixels are accepted"
                 )
+            check_aspect_ratio(width, height)
             image.seek(0)  # first frame of an animation
             ImageOps.exif_transpose(image, in_place=True)  # phones store rotation in EXIF
             grey = _to_grey(_shrink(image))
@@ -49,6 +52,23 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInputError(f"the image could not be decoded ({exc})") from None
     return grey
+
+
+def declared_pixels(data: bytes) -> int:
+    """Width x height from the file's header, without decoding it; 0 when the header cannot be read.
+
+    Cheap enough for the event loop: it tells a caller what decoding will cost before paying it.
+    A file that ``decode_image`` refuses before decoding (its structure, a decompression bomb) also
+    reads as 0: refusing it is cheap."""
+    try:
+        check_structure(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            width, height = image.size
+    except (InputTooLargeError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError):
+        return 0
+    return int(width) * int(height)
 
 
 def _shrink(image: Image.Image) -> Image.Image:
