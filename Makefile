@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 serve: venv  ## serve the committed models on http://127.0.0.1:8000
 	$(BIN)/tinyserve serve
 
+.PHONY: test-browser
+test-browser: venv  ## the playground in Debian's chromium (apt-get install chromium); screenshots in build/browser
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m browser tests/browser
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
