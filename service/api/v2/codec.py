@@ -42,6 +42,12 @@ NUMERIC_DTYPES: dict[str, np.dtype[Any]] = {
     "FP64": np.dtype("<f8"),
 }
 DATATYPES = (*NUMERIC_DTYPES, BYTES)
+# Most values one tensor may send as JSON data, and most BYTES elements: each costs Python work
+# on the event loop (a JSON number becomes a Python object, then an array element; BYTES elements
+# are cut out one at a time), so counts are checked against the shape and these before any of it.
+# Numbers sent as binary tensor data are read in one step and have no limit but the body's.
+MAX_JSON_VALUES = 1 << 20
+MAX_BYTES_ELEMENTS = 1 << 16
 _LENGTH = struct.Struct("<I")
 
 
@@ -143,6 +149,7 @@ def _decode_inputs(inputs: list[RequestInput], binary: memoryview) -> list[Input
             raise InvalidInputError(f"{where}: shared memory is not supported; send the data in the body")
         shape, count = tuple(tensor.shape), math.prod(tensor.shape)
         size = _int_parameter(tensor.parameters, "binary_data_size", where, default=-1, minimum=0)
+        _check_count(count, shape, tensor.datatype, size >= 0, where)
         if size >= 0:
             if tensor.data is not None:
                 raise InvalidInputError(f"{where}: give either data or binary_data_size, not both")
@@ -182,8 +189,47 @@ def _numbers_from_binary(chunk: memoryview, datatype: str, shape: tuple[int, ...
     return np.frombuffer(chunk, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
+def _check_count(count: int, shape: tuple[int, ...], datatype: str, binary: bool, where: str) -> None:
+    if datatype == BYTES and count > MAX_BYTES_ELEMENTS:
+        raise InputTooLargeError(
+            f"{where}: shape {list(shape)} has {count} BYTES elements; at most {MAX_BYTES_ELEMENTS} are accepted "
+            "in one tensor (split the request)"
+        )
+    if not binary and count > MAX_JSON_VALUES:
+        raise InputTooLargeError(
+            f"{where}: shape {list(shape)} has {count} values; at most {MAX_JSON_VALUES} are accepted as JSON data "
+            "(send them as binary tensor data, or split the request)"
+        )
+
+
+def _check_json_count(data: Any, needed: int, where: str, what: str) -> None:
+    """Refuse more values than the shape needs before converting any: a cheap count of list lengths.
+    Fewer values cost no more than a correct tensor; the conversion says what is wrong with them."""
+    sent, complete = _count_values(data, needed)
+    if sent > needed:
+        raise InvalidInputError(f"{where}: data has {sent if complete else f'more than {needed}'} values, but {what}")
+
+
+def _count_values(data: Any, limit: int) -> tuple[int, bool]:
+    """Values in a flat or nested list (a list of non-lists counts by its length), and whether the
+    count is exact: it stops once past ``limit``."""
+    if not isinstance(data, list):
+        return 1, True
+    if not data or not isinstance(data[0], list):
+        return len(data), True
+    total = 0
+    for item in data:
+        count, complete = _count_values(item, limit - total)
+        total += count
+        if not complete or total > limit:
+            return total, False
+    return total, True
+
+
 def _numbers_from_json(data: Any, datatype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
     dtype = NUMERIC_DTYPES[datatype]
+    needed = math.prod(shape)
+    _check_json_count(data, needed, where, f"shape {list(shape)} needs {needed}")
     try:
         array = np.asarray(data)
     except (ValueError, TypeError):
@@ -210,7 +256,17 @@ def _bytes_from_binary(chunk: memoryview, count: int, where: str) -> list[bytes]
     """4-byte little-endian length + bytes, ``count`` times, filling ``chunk`` exactly."""
     elements: list[bytes] = []
     position, end = 0, len(chunk)
+    if 4 * count > end:
+        raise InvalidInputError(
+            f"{where}: the shape needs {count} BYTES elements, at least {4 * count} bytes, "
+            f"but binary_data_size is {end}"
+        )
     while position < end:
+        if len(elements) == count:
+            raise InvalidInputError(
+                f"{where}: more BYTES elements sent than the {count} the shape needs "
+                f"({end - position} bytes follow element {count - 1})"
+            )
         if position + 4 > end:
             raise InvalidInputError(f"{where}: BYTES element {len(elements)} has a truncated 4-byte length")
         (length,) = _LENGTH.unpack_from(chunk, position)
@@ -227,6 +283,7 @@ def _bytes_from_binary(chunk: memoryview, count: int, where: str) -> list[bytes]
 
 
 def _bytes_from_json(data: Any, count: int, where: str) -> list[bytes]:
+    _check_json_count(data, count, where, f"the shape needs {count}")
     flat: list[Any] = []
     _flatten(data, flat)
     if len(flat) != count:

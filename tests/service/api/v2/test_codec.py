@@ -205,3 +205,63 @@ def test_decompress_refuses_bombs_and_garbage() -> None:
         decompress(gzip.compress(b"abc" * 100)[:-12], "gzip", 4096)
     with pytest.raises(InvalidInputError, match="not supported"):
         decompress(b"abc", "br", 4096)
+
+
+# ---- counts are checked before the data is walked (issue #23) ----
+
+
+def bytes_body(shape: list[int], elements: int) -> tuple[bytes, int]:
+    """A binary BYTES input of ``elements`` zero-length elements: 4 bytes each, cheap to send, costly to walk."""
+    header = json.dumps(
+        {
+            "inputs": [
+                {"name": "x", "datatype": "BYTES", "shape": shape, "parameters": {"binary_data_size": 4 * elements}}
+            ]
+        }
+    ).encode()
+    return header + bytes(4 * elements), len(header)
+
+
+def json_numbers_body(shape: list[int], values: int, nested: bool = False) -> bytes:
+    """``values`` zeros as JSON data; flat ones end in a list, which numpy would refuse only after reading them all."""
+    data = b"[" + b",".join([b"0"] * values) + (b"]" if nested else b",[0]]")
+    if nested:
+        data = b"[" + data + b"]"
+    return b'{"inputs":[{"name":"x","datatype":"FP32","shape":%s,"data":%s}]}' % (json.dumps(shape).encode(), data)
+
+
+def test_two_million_bytes_elements_for_a_shape_of_one_are_refused_at_the_first_extra() -> None:
+    body, header_length = bytes_body([1], 2_000_000)
+    with pytest.raises(InvalidInputError, match=r"more BYTES elements sent than the 1 the shape needs \(7999996 bytes"):
+        decode_request(body, header_length)
+
+
+def test_a_bytes_shape_over_the_element_limit_is_refused_before_the_data() -> None:
+    body, header_length = bytes_body([2_000_000], 2_000_000)
+    with pytest.raises(InputTooLargeError, match=r"shape \[2000000\] has 2000000 BYTES elements; at most 65536"):
+        decode_request(body, header_length)
+
+
+def test_bytes_elements_too_short_for_their_count_are_refused_before_the_data() -> None:
+    body, header_length = bytes_body([1000], 10)
+    with pytest.raises(
+        InvalidInputError, match="needs 1000 BYTES elements, at least 4000 bytes, but binary_data_size is 40"
+    ):
+        decode_request(body, header_length)
+
+
+@pytest.mark.parametrize(("nested", "sent"), [(False, "4000001"), (True, "more than 784")], ids=["flat", "nested"])
+def test_millions_of_json_values_for_a_small_shape_are_refused_before_conversion(nested: bool, sent: str) -> None:
+    """A flat list is counted by its length; nested lists are counted until they pass the shape's count."""
+    with pytest.raises(InvalidInputError, match=rf"data has {sent} values, but shape \[1, 784\] needs 784"):
+        decode_request(json_numbers_body([1, 784], 4_000_000, nested), None)
+
+
+def test_a_json_shape_over_the_value_limit_is_refused_before_conversion() -> None:
+    with pytest.raises(InputTooLargeError, match=r"has 4000000 values; at most 1048576 are accepted as JSON data"):
+        decode_request(json_numbers_body([1, 4_000_000], 4_000_000), None)
+
+
+def test_json_bytes_with_more_values_than_the_shape_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match="data has more than 2 values, but the shape needs 2"):
+        decode_json(one_input("x", "BYTES", [2], [["a", "b"], ["c"]]))
