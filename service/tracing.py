@@ -262,6 +262,12 @@ class QueueTicket:
             self.span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         self.span.end()
 
+    def _served_by(self, forward: SpanContext) -> None:
+        """End the queue span where its forward starts, linked to it; not if the request left already."""
+        if self._open.acquire(blocking=False):
+            self.span.add_link(forward)
+            self.span.end()
+
 
 def enqueued(*, model: str | None = None, version: str | int | None = None) -> QueueTicket | None:
     """Open the ``queue`` span as a child of the current span; None while tracing is off."""
@@ -302,8 +308,7 @@ def forward(
     parent = trace.set_span_in_context(trace.NonRecordingSpan(queued[0].request))
     span = tracer.start_span("forward", context=parent, links=links, attributes=attributes)
     for ticket in queued:
-        ticket.span.add_link(span.get_span_context())
-        ticket.end()
+        ticket._served_by(span.get_span_context())
     return trace.use_span(span, end_on_exit=True, record_exception=True, set_status_on_exception=True)
 
 
