@@ -37,13 +37,15 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it holds a running event loop in
+# this thread, and pytest-asyncio's tests after these modules could not start theirs.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright, chromium_path: str) -> Iterator[Browser]:
     # Chromium's sandbox refuses to start as root (CI and these machines run as root).
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
