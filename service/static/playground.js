@@ -132,15 +132,16 @@ function showDigits(result, source) {
   $("digits-source").textContent = source(predictions);
   renderTiming($("digits-timing"), result);
   const preview = $("preview");
-  if (Array.isArray(first.preprocessed)) {
+  const shown = Array.isArray(first.preprocessed);
+  if (shown) {
     renderPreview(preview, first.preprocessed);
-    preview.dataset.shown = "true";
     $("preview-note").textContent = "The 28x28 grey image after cropping, scaling and centring.";
   } else {
     clearPreview(preview);
-    preview.dataset.shown = "false";
     $("preview-note").textContent = "This server does not return the pre-processed image (return_preprocessed).";
   }
+  preview.hidden = !shown;
+  preview.dataset.shown = String(shown);
 }
 
 function clearDigits(message) {
@@ -148,6 +149,7 @@ function clearDigits(message) {
   $("digits-source").textContent = message;
   $("digits-timing").textContent = "";
   clearPreview($("preview"));
+  $("preview").hidden = true;
   $("preview").dataset.shown = "false";
   showError($("digits-error"), null);
 }
@@ -203,7 +205,7 @@ async function predictDropped(files) {
   try {
     const result = await predictFiles(files);
     showError($("digits-error"), null);
-    const names = [...files].map((file) => file.name);
+    const names = files.map((file) => file.name);
     showDigits(result, (predictions) =>
       predictions.map((p, i) => `${names[i]}: ${p.digit} (${(p.probability * 100).toFixed(1)}%)`).join("; "),
     );
@@ -231,11 +233,11 @@ function setupDigits() {
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     zone.classList.remove("over");
-    predictDropped(event.dataTransfer.files);
+    predictDropped([...event.dataTransfer.files]);
   });
   const picker = $("digit-files");
   picker.addEventListener("change", () => {
-    predictDropped(picker.files);
+    predictDropped([...picker.files]); // a copy: emptying the picker empties its live FileList
     picker.value = "";
   });
   clearDigits("Draw a digit to see what the model thinks.");
