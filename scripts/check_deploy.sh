@@ -4,7 +4,7 @@
 #   check-jsonschema     docker-compose*.yml      (compose spec, bundled)
 #   kubernetes-validate  deploy/k8s/*.yaml        (Kubernetes 1.30 schemas, bundled; --strict)
 #                        deploy/k8s/queue-autoscaling/*.yaml (the HPA on the queue, prometheus-adapter rules)
-#   promtool             deploy/prometheus/*.yml  (check rules, check config; apt-get install prometheus;
+#   promtool             deploy/prometheus/*.yml  (check rules, check config, test rules; apt-get install prometheus;
 #                        skipped with a SKIP line when missing, a failure when CI is set)
 # The Grafana dashboard's JSON is checked by tests/deploy/test_dashboard.py, its queries and the
 # alerts' against a live Prometheus by tests/deploy/test_prometheus.py.
@@ -62,6 +62,7 @@ echo "== promtool (deploy/prometheus)"
 if command -v promtool >/dev/null; then
   promtool check rules deploy/prometheus/alerts.yml || fail "promtool check rules deploy/prometheus/alerts.yml"
   promtool check config deploy/prometheus/prometheus.yml || fail "promtool check config deploy/prometheus/prometheus.yml"
+  promtool test rules deploy/prometheus/alerts_test.yml || fail "promtool test rules deploy/prometheus/alerts_test.yml"
 elif [[ -n "${CI:-}" ]]; then
   fail "promtool missing (apt-get install prometheus)"
 else

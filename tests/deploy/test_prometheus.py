@@ -8,6 +8,7 @@ machine and fails in CI.
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -56,6 +57,16 @@ def test_promtool_checks_the_rules_and_the_config() -> None:
         [promtool, "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True, timeout=60
     )
     assert config.returncode == 0, config.stdout + config.stderr
+
+
+def test_the_alerts_fire_past_their_thresholds_and_only_then() -> None:
+    """deploy/prometheus/alerts_test.yml: made-up series on each side of every alert's threshold."""
+    promtool = tool("promtool")
+    tests = ALERTS.with_name("alerts_test.yml")
+    result = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "SUCCESS" in result.stdout, result.stdout + result.stderr
+    tested = set(re.findall(r"alertname: (\w+)", tests.read_text()))
+    assert tested == {rule["alert"] for rule in load_alert_rules()}
 
 
 def test_promtool_rejects_a_broken_rule(tmp_path: Path) -> None:
