@@ -12,12 +12,10 @@ from fastapi import FastAPI
 from artifacts import ModelStore
 from service import __version__
 from service.affinity import pin_this_worker
-from service.api import digits, health, models, names, playground
+from service.api import health, models, playground, predict
 from service.api.errors import install_error_handlers
-from service.api.hot_routes import HotRouteMiddleware
 from service.api.middleware import RequestContextMiddleware
-from service.api.openapi import install_openapi
-from service.api.schemas import DigitsPredictRequest, NamesPredictRequest
+from service.api.routing import add_predict_routes, install_openapi
 from service.api.v2 import routes as v2
 from service.connections import OPEN_CONNECTIONS
 from service.logs import configure_logging
@@ -26,8 +24,9 @@ from service.settings import Settings, get_settings
 
 logger = logging.getLogger("tinyserve.app")
 
-DESCRIPTION = """Fast, safe REST serving for small PyTorch models: MNIST digit classifiers and a
-surname-to-country GRU. Errors are `{"error": {"type", "message", "request_id"}}`."""
+DESCRIPTION = """Fast, safe REST serving for small PyTorch models: every model through
+`POST /v1/models/{name}/predict`, the task aliases `/v1/digits/predict` and `/v1/names/predict`,
+and the Open Inference Protocol (V2) under `/v2`. Errors are `{"error": {"type", "message", "request_id"}}`."""
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -49,7 +48,7 @@ def build_registry(settings: Settings) -> ModelRegistry:
             max_queue_size=settings.max_queue_size,
             timeout_s=settings.request_timeout_s,
         ),
-        max_image_pixels=settings.max_image_pixels,
+        settings=settings,
         run_inline_when=OPEN_CONNECTIONS.serving_one_client,
     )
 
@@ -96,12 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    # Added first, so it runs inside RequestContextMiddleware (request id, limits, metrics, log).
-    app.add_middleware(HotRouteMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
-    for module in (health, models, digits, names):
+    for module in (health, models):
         app.include_router(module.router)
     app.include_router(v2.router)
     app.include_router(playground.router)
-    install_openapi(app, [DigitsPredictRequest, NamesPredictRequest])
+    add_predict_routes(app, [*predict.routes(), *v2.infer_routes()])
+    install_openapi(app)
     return app

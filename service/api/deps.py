@@ -52,8 +52,8 @@ async def api_key_dependency(request: Request, settings: SettingsDep) -> None:
     require_api_key(request, settings)
 
 
-def hot_route_context(request: Request) -> tuple[ModelRegistry, Settings]:
-    """What a hot route needs, without FastAPI's dependency solving: app state and the API-key check."""
+def request_context(request: Request) -> tuple[ModelRegistry, Settings]:
+    """What a prediction route needs, without FastAPI's dependency solving: app state and the API-key check."""
     settings: Settings = request.app.state.settings
     require_api_key(request, settings)
     return request.app.state.registry, settings

@@ -24,17 +24,13 @@ class UnauthorizedError(rt.RuntimeServiceError):
     """Missing or wrong API key."""
 
 
-class InvalidJSONError(rt.RuntimeServiceError):
-    """The body is not JSON at all."""
-
-
 class UnsupportedMediaTypeError(rt.RuntimeServiceError):
     """A multipart body sent to a JSON endpoint."""
 
 
 ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     rt.InvalidInputError: (400, "invalid_input"),
-    InvalidJSONError: (400, "invalid_json"),
+    rt.InvalidJSONError: (400, "invalid_json"),
     UnauthorizedError: (401, "unauthorized"),
     rt.ModelNotFoundError: (404, "model_not_found"),
     rt.InputTooLargeError: (413, "payload_too_large"),

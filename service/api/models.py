@@ -8,7 +8,7 @@ router = v1_router("models")
 
 
 def model_info(served: ServedModel, registry: ModelRegistry) -> ModelInfo:
-    manifest = served.manifest
+    manifest, runner, task = served.manifest, served.runner, served.task
     return ModelInfo(
         name=served.name,
         version=served.version,
@@ -20,10 +20,12 @@ def model_info(served: ServedModel, registry: ModelRegistry) -> ModelInfo:
         device=str(registry.device),
         parameters=manifest.parameters if manifest else None,
         status=served.status.value,
-        graph=served.runner.graph if served.runner else None,
-        onednn_from_batch=served.runner.onednn_from if served.runner else None,
-        stepwise_until_batch=served.runner.stepwise_until if served.runner else None,
+        graph=runner.graph if runner else None,
+        onednn_from_batch=runner.takes_over("onednn") if runner else None,
+        stepwise_until_batch=runner.takes_over("stepwise") if runner else None,
         error=served.error,
+        request_schema=task.request_model.model_json_schema() if task else None,
+        request_example=next(iter(task.examples.values()))["value"] if task else None,
     )
 
 

@@ -9,6 +9,10 @@ class InvalidInputError(RuntimeServiceError):
     """The input is well-formed JSON but cannot be used (undecodable image, no ink)."""
 
 
+class InvalidJSONError(RuntimeServiceError):
+    """The body is not JSON at all."""
+
+
 class InputTooLargeError(RuntimeServiceError):
     """An image or body is over a configured size limit."""
 

@@ -9,15 +9,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from artifacts import ArtifactError, ModelManifest, ModelStore
-from artifacts.manifest import Task
 from service import metrics
 from service.runtime.batcher import DynamicBatcher
 from service.runtime.errors import ModelNotFoundError, ModelNotReadyError, UnprocessableInputError
-from service.runtime.runners import DigitRunner, ModelRunner, NameRunner
+from service.runtime.runner import ModelRunner
+from service.settings import Settings
+from service.tasks import Task
 
 logger = logging.getLogger("tinyserve.registry")
 
@@ -38,6 +40,16 @@ class BatchingConfig:
     timeout_s: float
 
 
+@dataclass(frozen=True)
+class ReadyModel:
+    """What serving a request needs: the model's name and version, its task and its batcher."""
+
+    name: str
+    version: int
+    task: Task[Any, Any]
+    batcher: DynamicBatcher
+
+
 @dataclass
 class ServedModel:
     name: str
@@ -46,6 +58,7 @@ class ServedModel:
     status: ModelStatus = ModelStatus.LOADING
     error: str | None = None
     manifest: ModelManifest | None = None
+    task: Task[Any, Any] | None = None
     runner: ModelRunner | None = None
     batcher: DynamicBatcher | None = None
 
@@ -61,18 +74,18 @@ class ModelRegistry:
         selection: dict[str, int | None],
         device: torch.device,
         batching: BatchingConfig,
-        max_image_pixels: int,
+        settings: Settings,
         run_inline_when: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.device = device
         self.batching = batching
-        self.max_image_pixels = max_image_pixels
+        self.settings = settings
         self.run_inline_when = run_inline_when
         names = selection or dict.fromkeys(store.model_names())
         self.models = {name: ServedModel(name, version) for name, version in names.items()}
         self.loaded = threading.Event()  # every model is ready or failed
-        self._defaults: dict[Task, str] = {}  # default_model's answers once loading is over
+        self._defaults: dict[str, str] = {}  # default_model's answers once loading is over
         self.optimised = threading.Event()  # and the ready ones run their fastest verified graph
 
     # ---- start-up and shutdown ----
@@ -104,19 +117,15 @@ class ModelRegistry:
         for served in self.models.values():
             if served.runner is not None:
                 started = time.perf_counter()
-                served.runner.optimise(GOLDEN_TOLERANCE[self.device.type])
+                served.runner.optimise(GOLDEN_TOLERANCE[self.device.type], self.settings.autotune)
                 elapsed = time.perf_counter() - started
-                logger.info("%s runs %s (%.2f s)", served.name, _graphs_run(served.runner), elapsed)
+                logger.info("%s runs %s (%.2f s)", served.name, served.runner.describe(), elapsed)
         self.optimised.set()
 
     def _load(self, served: ServedModel) -> None:
         served.versions = self.store.versions(served.name)
         artifact = self.store.load(served.name, served.pinned_version)
-        runner: ModelRunner
-        if artifact.manifest.task == "image-classification":
-            runner = DigitRunner(artifact, self.device, self.max_image_pixels)
-        else:
-            runner = NameRunner(artifact, self.device)
+        runner = ModelRunner.for_artifact(artifact, self.device, self.settings)
         tolerance = GOLDEN_TOLERANCE[self.device.type]
         error = runner.golden_error()  # also the warm-up
         if error > tolerance:
@@ -133,7 +142,7 @@ class ModelRegistry:
             run_inline_when=self.run_inline_when,
         )
         batcher.start()
-        served.manifest, served.runner, served.batcher = artifact.manifest, runner, batcher
+        served.manifest, served.task, served.runner, served.batcher = artifact.manifest, runner.task, runner, batcher
         served.status = ModelStatus.READY
         metrics.MODEL_INFO.labels(
             name=served.name, version=str(artifact.manifest.version), device=str(self.device)
@@ -157,18 +166,11 @@ class ModelRegistry:
             raise ModelNotFoundError(f"model {name!r} is not served here; served models: {known}")
         return served
 
-    def ready_model(self, name: str, task: Task) -> tuple[ServedModel, ModelRunner, DynamicBatcher]:
-        served = self.get(name)
-        if served.status is not ModelStatus.READY or served.runner is None or served.batcher is None:
-            detail = f": {served.error}" if served.error else ""
-            raise ModelNotReadyError(f"model {name!r} is {served.status.value}{detail}")
-        if served.runner.task != task:
-            raise UnprocessableInputError(
-                f"model {name!r} is a {served.runner.task} model; this endpoint needs a {task} model"
-            )
-        return served, served.runner, served.batcher
+    def ready_model(self, name: str, kind: str | None = None) -> ReadyModel:
+        """The model, if it is ready (else 503) and, where ``kind`` is given, of that task kind (else 422)."""
+        return as_ready(self.get(name), kind)
 
-    def default_model(self, task: Task, preferred: str | None) -> str:
+    def default_model(self, task: str, preferred: str | None) -> str:
         """The configured default for a task, else its most accurate ready model."""
         if preferred:
             return preferred
@@ -177,19 +179,23 @@ class ModelRegistry:
         candidates = [s for s in self.models.values() if s.manifest is not None and s.manifest.task == task]
         if not candidates:
             raise ModelNotReadyError(f"no {task} model is ready")
-        best = max(candidates, key=lambda s: s.manifest.metrics.test_accuracy if s.manifest else 0.0)
+        best = max(candidates, key=lambda s: (s.manifest.metrics.test_accuracy or 0.0) if s.manifest else 0.0)
         if self.loaded.is_set():  # final once every model has loaded or failed
             self._defaults[task] = best.name
         return best.name
 
 
-def _graphs_run(runner: ModelRunner) -> str:
-    graphs = f"its {runner.graph} graph"
-    if runner.onednn_from:
-        graphs += f", oneDNN kernels on channels-last from batch {runner.onednn_from}"
-    if runner.stepwise_until:
-        graphs += f", the stepwise GRU up to batch {runner.stepwise_until}"
-    return graphs
+def as_ready(served: ServedModel, kind: str | None = None) -> ReadyModel:
+    """``served`` if it is ready (else 503) and, where ``kind`` is given, of that task kind (else 422)."""
+    task, batcher, manifest = served.task, served.batcher, served.manifest
+    if served.status is not ModelStatus.READY or task is None or batcher is None or manifest is None:
+        detail = f": {served.error}" if served.error else ""
+        raise ModelNotReadyError(f"model {served.name!r} is {served.status.value}{detail}")
+    if kind is not None and task.kind != kind:
+        raise UnprocessableInputError(
+            f"model {served.name!r} is a {task.kind} model; this endpoint needs a {kind} model"
+        )
+    return ReadyModel(served.name, manifest.version, task, batcher)
 
 
 class GoldenMismatchError(Exception):

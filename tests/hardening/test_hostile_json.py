@@ -9,7 +9,7 @@ import pytest
 from starlette.types import Message
 
 from service.api.middleware import RequestContextMiddleware
-from service.api.parsing import MAX_LISTED_ERRORS
+from service.tasks.schemas import MAX_LISTED_ERRORS
 from tests.hardening import tally
 from tests.hardening.conftest import StillServes, assert_error
 

@@ -20,12 +20,15 @@ from pydantic import ValidationError
 
 from artifacts import ModelStore
 from artifacts.text import MAX_NAME_LENGTH
-from service.api.schemas import DigitsPredictRequest
 from service.runtime.errors import InputTooLargeError, InvalidInputError, UnprocessableInputError
 from service.runtime.imaging import image_to_mnist, to_mnist
-from service.runtime.runners import DigitRunner, NameRunner
+from service.runtime.runner import ModelRunner
+from service.tasks.image_classification import DigitsPredictRequest
 from tests.hardening import tally
 from tests.paths import MODELS_STORE
+from tests.service.conftest import make_settings
+
+SETTINGS = make_settings(device="cpu")
 
 LIMIT = 4096 * 4096
 BOUNDED = settings(
@@ -44,13 +47,13 @@ def one_torch_thread() -> None:
 
 
 @pytest.fixture(scope="module")
-def digit_runner() -> DigitRunner:
-    return DigitRunner(ModelStore(MODELS_STORE).load("digits-cnn"), torch.device("cpu"), LIMIT)
+def digit_runner() -> ModelRunner:
+    return ModelRunner.for_artifact(ModelStore(MODELS_STORE).load("digits-cnn"), torch.device("cpu"), SETTINGS)
 
 
 @pytest.fixture(scope="module")
-def name_runner() -> NameRunner:
-    return NameRunner(ModelStore(MODELS_STORE).load("names-gru"), torch.device("cpu"))
+def name_runner() -> ModelRunner:
+    return ModelRunner.for_artifact(ModelStore(MODELS_STORE).load("names-gru"), torch.device("cpu"), SETTINGS)
 
 
 def assert_probabilities(probabilities: np.ndarray, rows: int) -> None:
@@ -66,8 +69,8 @@ grids = arrays(np.uint8, (28, 28), elements=st.integers(0, 255))
 
 @BOUNDED
 @given(grid=grids)
-def test_any_pixel_grid_gives_probabilities(digit_runner: DigitRunner, grid: np.ndarray) -> None:
-    payload = digit_runner.prepare_pixels([grid.tolist()])
+def test_any_pixel_grid_gives_probabilities(digit_runner: ModelRunner, grid: np.ndarray) -> None:
+    payload = np.asarray([grid.tolist()], dtype=np.uint8)
     assert payload.dtype == np.uint8 and payload.shape == (1, 28, 28)
     assert (payload[0] == grid).all()
     assert_probabilities(digit_runner.forward([payload]), 1)
@@ -176,9 +179,9 @@ unicode_names = st.one_of(
 
 @BOUNDED
 @given(names=st.lists(unicode_names, min_size=1, max_size=4))
-def test_any_unicode_name_folds_to_a_readable_name_or_is_refused(name_runner: NameRunner, names: list[str]) -> None:
+def test_any_unicode_name_folds_to_a_readable_name_or_is_refused(name_runner: ModelRunner, names: list[str]) -> None:
     try:
-        folded = name_runner.prepare_names(names)
+        folded = name_runner.task.fold(names)
     except UnprocessableInputError as exc:
         assert str(exc).startswith("names[")
         return

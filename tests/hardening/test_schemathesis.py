@@ -37,6 +37,8 @@ V1_OPERATIONS = [
     ("POST", "/v1/digits/predict"),
     ("POST", "/v1/digits/predict/upload"),
     ("POST", "/v1/names/predict"),
+    ("POST", "/v1/models/{name}/predict"),
+    ("POST", "/v1/models/{name}/predict/upload"),
 ]
 
 

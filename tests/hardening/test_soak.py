@@ -23,11 +23,13 @@ from PIL import Image
 
 from artifacts import ModelStore
 from service.runtime.imaging import image_to_mnist
-from service.runtime.runners import DigitRunner, NameRunner
+from service.runtime.runner import ModelRunner
 from tests.hardening import tally
 from tests.paths import MODELS_STORE
 from tests.servers import running_server
-from tests.service.conftest import b64, png_bytes
+from tests.service.conftest import b64, make_settings, png_bytes
+
+SETTINGS = make_settings(device="cpu")
 
 REQUESTS = int(os.environ.get("TINYSERVE_SOAK_REQUESTS", "10000"))
 WARMUP = max(500, REQUESTS // 10)
@@ -55,7 +57,7 @@ def clear_answers(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def digit_inputs() -> list[tuple[dict[str, object], int]]:
     """Real MNIST digits shifted by up to 2 pixels, as pixels and as PNG files, with the in-process answer."""
     store = ModelStore(MODELS_STORE)
-    runner = DigitRunner(store.load("digits-cnn"), torch.device("cpu"), 4096 * 4096)
+    runner = ModelRunner.for_artifact(store.load("digits-cnn"), torch.device("cpu"), SETTINGS)
     golden = store.load("digits-cnn").golden
     assert golden.pixels is not None
     grids = [
@@ -78,9 +80,11 @@ def digit_inputs() -> list[tuple[dict[str, object], int]]:
 
 
 def name_inputs() -> list[tuple[str, str]]:
-    runner = NameRunner(ModelStore(MODELS_STORE).load("names-gru"), torch.device("cpu"))
-    labels, clear = clear_answers(runner.forward([runner.prepare_names(SURNAMES)]))
-    return [(name, runner.labels[int(label)]) for name, label, ok in zip(SURNAMES, labels, clear, strict=True) if ok]
+    runner = ModelRunner.for_artifact(ModelStore(MODELS_STORE).load("names-gru"), torch.device("cpu"), SETTINGS)
+    labels, clear = clear_answers(runner.forward([runner.task.fold(SURNAMES)]))
+    return [
+        (name, runner.task.labels[int(label)]) for name, label, ok in zip(SURNAMES, labels, clear, strict=True) if ok
+    ]
 
 
 def build_requests(count: int, seed: int) -> list[Request]:

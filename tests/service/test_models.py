@@ -1,7 +1,8 @@
 import httpx
 import pytest
 
-from service.runtime.runners import ONEDNN_PROBES, STEPWISE_PROBES
+from service.tasks.image_classification import ONEDNN_PROBES
+from service.tasks.text_classification import STEPWISE_PROBES
 from tests.service.conftest import TEST_DEVICE
 
 pytestmark = pytest.mark.asyncio

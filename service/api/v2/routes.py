@@ -19,25 +19,24 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
 
 from service import __version__
-from service.api.deps import hot_route_context
+from service.api.deps import request_context
 from service.api.errors import UnauthorizedError, domain_error_headers, request_id_of
 from service.api.responses import JSONBytesResponse
+from service.api.routing import Operation, PredictRoute
 from service.api.timing import server_timing
 from service.api.v2 import codec
-from service.api.v2.schemas import ModelMetadata, ServerMetadata
-from service.api.v2.signatures import SIGNATURES, DigitsSignature, Signature
+from service.api.v2.schemas import ModelMetadata, ServerMetadata, TensorMetadata
 from service.runtime import errors as rt
-from service.runtime.batcher import DynamicBatcher
-from service.runtime.registry import ModelRegistry, ModelStatus, ServedModel
-from service.runtime.runners import ModelRunner
+from service.runtime.registry import ModelRegistry, ModelStatus, ServedModel, as_ready
+from service.runtime.tensors import TensorSpec
 
 logger = logging.getLogger("tinyserve.v2")
 
 HEADER_LENGTH = "inference-header-content-length"
 EXTENSIONS = ["binary_tensor_data", "classification"]
+PLATFORM = "pytorch"
 ROUTES_HINT = "V2 routes: /v2, /v2/health/live|ready, /v2/models/{name}[/versions/{version}][/ready|/infer]"
 
 ERROR_STATUS: dict[type[Exception], int] = {
@@ -136,14 +135,14 @@ def _model_ready(served: ServedModel, name: str) -> JSONBytesResponse:
 
 @router.get("/v2", response_model=ServerMetadata, summary="V2 server metadata")
 async def server_metadata(request: Request) -> JSONBytesResponse:
-    hot_route_context(request)
+    request_context(request)
     body = ServerMetadata(name="tinyserve", version=__version__, extensions=EXTENSIONS)
     return JSONBytesResponse(body.model_dump())
 
 
 @router.get("/v2/models/{name}", response_model=ModelMetadata, summary="V2 model metadata")
 async def model_metadata(name: str, request: Request) -> JSONBytesResponse:
-    registry, _ = hot_route_context(request)
+    registry, _ = request_context(request)
     return _metadata(registry, name, None)
 
 
@@ -153,69 +152,70 @@ async def model_metadata(name: str, request: Request) -> JSONBytesResponse:
     summary="V2 model version metadata",
 )
 async def model_version_metadata(name: str, version: str, request: Request) -> JSONBytesResponse:
-    registry, _ = hot_route_context(request)
+    registry, _ = request_context(request)
     return _metadata(registry, name, version)
 
 
 def _metadata(registry: ModelRegistry, name: str, version: str | None) -> JSONBytesResponse:
-    served, runner, _, signature = _ready(registry, name, version)
-    assert served.version is not None
-    return JSONBytesResponse(signature.metadata(name, served.version, runner).model_dump())
+    model = as_ready(_find(registry, name, version))
+    metadata = ModelMetadata(
+        name=name,
+        versions=[str(model.version)],
+        platform=PLATFORM,
+        inputs=[_tensor_metadata(spec) for spec in model.task.v2_inputs],
+        outputs=[_tensor_metadata(spec) for spec in model.task.v2_outputs()],
+    )
+    return JSONBytesResponse(metadata.model_dump())
+
+
+def _tensor_metadata(spec: TensorSpec) -> TensorMetadata:
+    return TensorMetadata(name=spec.name, datatype=spec.datatype, shape=list(spec.shape))
 
 
 # ---- inference ----
 
-INFER_DOC = {
-    "description": "A JSON inference request, or (binary tensor data) a JSON header of "
-    "Inference-Header-Content-Length bytes followed by raw little-endian tensors. See docs/v2.md.",
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-}
-
-
 INFER_PATH, INFER_VERSION_PATH = "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"
+INFER_DESCRIPTION = (
+    "A JSON inference request, or (binary tensor data) a JSON header of Inference-Header-Content-Length "
+    "bytes followed by raw little-endian tensors. See docs/v2.md."
+)
+INFER_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
-@router.post(INFER_PATH, summary="V2 inference", openapi_extra=INFER_DOC)
-async def infer(name: str, request: Request) -> Response:
-    return await _infer(request, name, None)
-
-
-@router.post(INFER_VERSION_PATH, summary="V2 inference on one version", openapi_extra=INFER_DOC)
-async def infer_version(name: str, version: str, request: Request) -> Response:
-    return await _infer(request, name, version)
-
-
-async def hot_infer(request: Request) -> Response:
-    """Both infer paths for HotRouteMiddleware (service/api/hot_routes.py), which dispatches them before
-    FastAPI's routing: its per-request machinery costs about as much as a small model's forward pass.
-    The APIRoutes above stay for /docs and for other methods."""
+async def infer(request: Request) -> Response:
     params = request.path_params
     return await guarded(request, lambda: _infer(request, params["name"], params.get("version")))
 
 
-HOT_INFER_ROUTES = [Route(path, hot_infer, methods=["POST"]) for path in (INFER_PATH, INFER_VERSION_PATH)]
-
-
 async def _infer(request: Request, name: str, version: str | None) -> Response:
-    registry, settings = hot_route_context(request)
-    served, runner, batcher, signature = _ready(registry, name, version)
+    registry, settings = request_context(request)
+    model = as_ready(_find(registry, name, version))
     request.state.model = name
     body = await request.body()  # the middleware caps its size
     started = time.perf_counter()
     body = codec.decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
     decoded = codec.decode_request(body, codec.parse_header_length(request.headers.get(HEADER_LENGTH)))
-    requested = signature.requested_outputs(decoded, name, runner)
-    payload, size = await signature.prepare(decoded.inputs, runner, signature.item_limit(settings))
+    requested = model.task.v2_requested(decoded.outputs, decoded.binary_output)
+    prepared = await model.task.v2_prepare(decoded.inputs)
     preprocess_s = time.perf_counter() - started
-    probabilities, timing = await batcher.submit(payload, size)
+    outputs, timing = await model.batcher.submit(prepared.payload, prepared.size)
     request.state.batch_size = timing.batch_size
-    outputs = signature.outputs(requested, probabilities, runner)
-    content, header_length = codec.encode_response(name, str(served.version), decoded.id, outputs)
+    tensors = model.task.v2_encode(requested, outputs)
+    content, header_length = codec.encode_response(name, str(model.version), decoded.id, tensors)
     headers = {"server-timing": server_timing(preprocess_s, timing)}
     if header_length is None:
         return Response(content, media_type="application/json", headers=headers)
     headers[HEADER_LENGTH] = str(header_length)
     return Response(content, media_type="application/octet-stream", headers=headers)
+
+
+def infer_routes() -> list[PredictRoute]:
+    """Both infer paths, registered once each as prediction routes (matched before every other route)."""
+    documented = {INFER_PATH: "V2 inference", INFER_VERSION_PATH: "V2 inference on one version"}
+    return [
+        PredictRoute(path, infer, Operation(summary, "v2", request_body=INFER_BODY, description=INFER_DESCRIPTION))
+        for path, summary in documented.items()
+    ]
 
 
 # ---- models and versions: 404 for unknown ones, 503 for ones not ready ----
@@ -234,16 +234,6 @@ def _find(registry: ModelRegistry, name: str, version: str | None) -> ServedMode
             f"(serve it with TINYSERVE_MODELS={name}:{version})"
         )
     return served
-
-
-def _ready(
-    registry: ModelRegistry, name: str, version: str | None
-) -> tuple[ServedModel, ModelRunner, DynamicBatcher, Signature]:
-    served = _find(registry, name, version)
-    # A model that is not loaded has no task yet: ready_model then says "loading" or "failed" (503).
-    task = served.manifest.task if served.manifest else DigitsSignature.task
-    served, runner, batcher = registry.ready_model(name, task)
-    return served, runner, batcher, SIGNATURES[runner.task]
 
 
 # ---- last: any other /v2 path is a V2-shaped 404 ----

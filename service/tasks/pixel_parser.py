@@ -1,9 +1,9 @@
 """A fast path for the commonest request: digits as pixel grids.
 
-pydantic validates 784 integers per image one by one (about 45 us per image, 3.3 ms for
-64). A few images are parsed by orjson and turned into bytes one row at a time; larger
+pydantic validates 784 integers per image one by one, which costs more than the model's forward
+pass. A few images are parsed by orjson and turned into bytes one row at a time; larger
 bodies by simdjson, which builds no Python object per integer and hands each grid's
-integers over as one buffer (0.85 against 1.6 ms for 64 images). A few checks on the raw
+integers over as one buffer. A few checks on the raw
 bytes decide what neither parser tells. The fast path accepts only requests that are
 unmistakably valid and returns None for anything else, which then goes through the
 documented pydantic model and gets its exact error message: both paths accept the same
@@ -20,15 +20,13 @@ import numpy as np
 import orjson
 import simdjson
 
-from service.api.schemas import DIGITS_MAX_TOP_K, DigitsPredictRequest
-
 # From this body size (about 8 images) simdjson. Below it orjson is as fast, and a simdjson parse
-# slows the forward pass that follows it by 10 to 20 us (measured, cause unknown): at one image
-# that would cost more than the parse takes.
+# slows the forward pass that follows it (cause unknown): for one image that costs more than the parse.
 SIMDJSON_FROM_BYTES = 20_000
+MAX_TOP_K = 10  # one entry per digit class
+DEFAULT_TOP_K = 3
 
-_ENVELOPE_KEYS = frozenset(DigitsPredictRequest.model_fields)
-_DEFAULT_TOP_K = DigitsPredictRequest.model_fields["top_k"].default
+_ENVELOPE_KEYS = frozenset({"images", "top_k", "model"})
 _SIDE = 28
 # The bytes a JSON document of integers, lists and objects is made of, strings aside.
 _INTEGER_JSON_BYTES = b"0123456789-,:[]{} \t\r\n"
@@ -43,9 +41,11 @@ class PixelRequest:
     model: str | None
 
 
-def parse_pixel_request(body: bytes) -> PixelRequest | None:
+def parse_pixel_request(body: bytes, simdjson_from_bytes: int = SIMDJSON_FROM_BYTES) -> PixelRequest | None:
+    """The request if it is unmistakably valid pixel grids with at most top_k and model beside them;
+    None for anything else. Bodies of ``simdjson_from_bytes`` or more are parsed by simdjson."""
     try:
-        return _parse_large(body) if len(body) >= SIMDJSON_FROM_BYTES else _parse_small(body)
+        return _parse_large(body) if len(body) >= simdjson_from_bytes else _parse_small(body)
     except (ValueError, TypeError, RuntimeError):  # not JSON, or an integer past 64 bits: the schema decides
         return None
 
@@ -124,8 +124,8 @@ def _envelope(data: Mapping[str, Any], array: type) -> tuple[int, str | None] | 
     parser at hand spells lists), and top_k and model of their types; else None."""
     if not _ENVELOPE_KEYS.issuperset(data):
         return None
-    images, top_k, model = data.get("images"), data.get("top_k", _DEFAULT_TOP_K), data.get("model")
-    if type(images) is not array or not images or type(top_k) is not int or not 1 <= top_k <= DIGITS_MAX_TOP_K:
+    images, top_k, model = data.get("images"), data.get("top_k", DEFAULT_TOP_K), data.get("model")
+    if type(images) is not array or not images or type(top_k) is not int or not 1 <= top_k <= MAX_TOP_K:
         return None
     return (top_k, model) if model is None or type(model) is str else None
 

@@ -14,18 +14,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from service.api import fast_parse
-from service.api.fast_parse import PixelRequest, parse_pixel_request
-from service.api.schemas import DigitsPredictRequest
+from service.tasks.image_classification import DigitsPredictRequest
+from service.tasks.pixel_parser import PixelRequest, parse_pixel_request
+
+SIMDJSON_FROM = {"simdjson": 0, "orjson": 2**62}  # the body size from which simdjson parses
+parser_in_use = {"simdjson_from": 0}
 
 
-@pytest.fixture(autouse=True, scope="module", params=["orjson", "simdjson"])
+@pytest.fixture(autouse=True, scope="module", params=list(SIMDJSON_FROM))
 def parser(request: pytest.FixtureRequest) -> Iterator[str]:
     """Module-scoped, so that hypothesis's examples share it."""
-    saved = fast_parse.SIMDJSON_FROM_BYTES
-    fast_parse.SIMDJSON_FROM_BYTES = 0 if request.param == "simdjson" else 2**62
+    parser_in_use["simdjson_from"] = SIMDJSON_FROM[request.param]
     yield request.param
-    fast_parse.SIMDJSON_FROM_BYTES = saved
+
+
+def parse(body: bytes) -> PixelRequest | None:
+    return parse_pixel_request(body, simdjson_from_bytes=parser_in_use["simdjson_from"])
 
 
 ODD_VALUES = [256, -1, 1.5, 3.0, True, False, "7", None, [1], 2**70]
@@ -98,7 +102,7 @@ def test_edited_bytes_agree_with_the_schema(raw: bytes) -> None:
 
 def assert_agrees_with_the_schema(raw: bytes) -> PixelRequest | None:
     """The fast path refuses what the schema refuses; what it takes, it reads as the schema does."""
-    fast = parse_pixel_request(raw)
+    fast = parse(raw)
     try:
         documented = DigitsPredictRequest.model_validate_json(raw)
     except ValidationError:
@@ -182,14 +186,14 @@ def test_odd_images_fall_back(image: dict[str, Any]) -> None:
 )
 def test_duplicate_keys_fall_back(raw: bytes) -> None:
     """The schema reads the last of duplicate keys; rather than guess, the fast path declines."""
-    assert parse_pixel_request(raw.replace(b"GRID", json.dumps(grid(7)).encode())) is None
+    assert parse(raw.replace(b"GRID", json.dumps(grid(7)).encode())) is None
 
 
 @pytest.mark.parametrize(("images", "top_k"), [(1, 1), (4, 3), (64, 10)])
 def test_plain_requests_take_the_fast_path(images: int, top_k: int) -> None:
     grids = [grid(n % 256) for n in range(images)]
     body = orjson.dumps({"images": [{"pixels": pixels} for pixels in grids], "top_k": top_k, "model": "digits-cnn"})
-    fast = parse_pixel_request(body)
+    fast = parse(body)
     assert fast is not None and (fast.top_k, fast.model) == (top_k, "digits-cnn")
     assert fast.pixels.dtype == np.uint8 and np.array_equal(fast.pixels, np.asarray(grids))
     assert fast.pixels.flags.writeable  # torch.from_numpy warns about read-only arrays
@@ -197,4 +201,4 @@ def test_plain_requests_take_the_fast_path(images: int, top_k: int) -> None:
 
 @pytest.mark.parametrize("body", [b"", b"[]", b"{not json", b'{"images": "x"}', b"\xff\xfe"])
 def test_odd_bodies_fall_back(body: bytes) -> None:
-    assert parse_pixel_request(body) is None
+    assert parse(body) is None
