@@ -69,10 +69,15 @@ class TracingUnavailableError(RuntimeError):
 
 
 def configure(enabled: bool, *, exporter: "SpanExporter | None" = None) -> None:
-    """Turn tracing on or off for the process; call once at app start (again replaces the set-up).
+    """Turn tracing on or off for the process, at app start; raises TracingUnavailableError without the SDK.
 
-    ``exporter`` (tests: the SDK's InMemorySpanExporter) replaces the exporters OTEL_TRACES_EXPORTER names.
+    ``exporter`` (tests: the SDK's InMemorySpanExporter) replaces the exporters OTEL_TRACES_EXPORTER
+    names, and is replaced only by another explicit one or by turning tracing off: ``configure(True)``
+    while tracing is on keeps the set-up, so a test's exporter outlives the app's start.
     """
+    global _tracer, _provider
+    if enabled and exporter is None and _tracer is not None:
+        return
     shutdown()
     if not enabled:
         return
@@ -92,7 +97,6 @@ def configure(enabled: bool, *, exporter: "SpanExporter | None" = None) -> None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:
         _add_env_exporters(provider)
-    global _tracer, _provider
     _provider = provider
     _tracer = provider.get_tracer("tinyserve", __version__)
 

@@ -294,6 +294,14 @@ def test_default_exporter_sends_otlp_over_http(monkeypatch: pytest.MonkeyPatch) 
     assert bytes.fromhex(TRACE_ID) in _OtlpCollector.received[0][2]
 
 
+def test_turning_it_on_again_keeps_the_set_up(spans: InMemorySpanExporter) -> None:
+    """The app's start calls configure(True): a test's in-memory exporter must outlive it."""
+    tracing.configure(True)
+    with tracing.stage("decode"):
+        pass
+    assert [span.name for span in spans.get_finished_spans()] == ["decode"]
+
+
 def test_none_exporter_traces_without_exporting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     tracing.configure(True)
@@ -388,7 +396,7 @@ async def test_access_log_carries_the_callers_ids_with_tracing_off(access_log: A
 async def test_a_traced_request_has_a_server_span_and_the_log_line_joins_it(
     spans: InMemorySpanExporter, access_log: AccessLog, path: str, route: str, body: dict[str, Any]
 ) -> None:
-    async with running_app(make_settings(models=["names-gru"], access_log=True)) as (app, client):
+    async with running_app(make_settings(models=["names-gru"], access_log=True, opentelemetry=True)) as (app, client):
         with_tracing_middleware(app)
         response = await client.post(path, json=body, headers={"traceparent": TRACEPARENT, "X-Request-ID": "s-1"})
         missing = await client.post("/v2/models/nope/infer", json=body, headers={"X-Request-ID": "s-2"})
@@ -421,7 +429,7 @@ NOT_WIRED = pytest.mark.xfail(
 async def test_a_traced_request_has_every_stage_span(
     spans: InMemorySpanExporter, path: str, body: dict[str, Any]
 ) -> None:
-    async with running_app(make_settings(models=["names-gru"])) as (app, client):
+    async with running_app(make_settings(models=["names-gru"], opentelemetry=True)) as (app, client):
         with_tracing_middleware(app)
         response = await client.post(path, json=body, headers={"traceparent": TRACEPARENT})
     assert response.status_code == 200, response.text
@@ -435,7 +443,7 @@ async def test_a_traced_request_has_every_stage_span(
 
 @NOT_WIRED
 async def test_a_burst_shares_one_forward_linked_from_each_request(spans: InMemorySpanExporter) -> None:
-    settings = make_settings(models=["names-gru"], max_batch_delay_ms=50)
+    settings = make_settings(models=["names-gru"], max_batch_delay_ms=50, opentelemetry=True)
     traces = [f"{index + 1:032x}" for index in range(4)]
     async with running_app(settings) as (app, client):
         with_tracing_middleware(app)
@@ -453,7 +461,7 @@ async def test_a_burst_shares_one_forward_linked_from_each_request(spans: InMemo
 
 
 async def test_tracing_on_keeps_answers_and_headers(spans: InMemorySpanExporter) -> None:
-    async with running_app(make_settings(models=["names-gru"])) as (app, client):
+    async with running_app(make_settings(models=["names-gru"], opentelemetry=True)) as (app, client):
         with_tracing_middleware(app)
         response = await client.post("/v1/names/predict", json=NAMES_BODY, headers={"traceparent": TRACEPARENT})
     assert response.status_code == 200 and len(response.json()["predictions"]) == 2
