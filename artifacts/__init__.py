@@ -1,8 +1,9 @@
 """The artifact store: everything that training writes and the service reads.
 
 Manifest schema, weight format (safetensors + sha256), golden samples, name
-folding and normalisation constants live here and nowhere else, so training and
-serving cannot disagree about them.
+folding, normalisation constants, feature scaling (``artifacts.tabular``) and
+sequence encoding (``artifacts.sequence``) live here and nowhere else, so training
+and serving cannot disagree about them.
 """
 
 from artifacts.errors import (
@@ -13,9 +14,13 @@ from artifacts.errors import (
 )
 from artifacts.golden import GoldenSamples
 from artifacts.manifest import (
+    Feature,
     ImagePreprocessing,
     Metrics,
     ModelManifest,
+    Preprocessing,
+    SequencePreprocessing,
+    TabularPreprocessing,
     Task,
     TextPreprocessing,
     TrainingRecord,
@@ -26,6 +31,7 @@ __all__ = [
     "ArtifactError",
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
+    "Feature",
     "GoldenSamples",
     "ImagePreprocessing",
     "LoadedArtifact",
@@ -33,6 +39,9 @@ __all__ = [
     "Metrics",
     "ModelManifest",
     "ModelStore",
+    "Preprocessing",
+    "SequencePreprocessing",
+    "TabularPreprocessing",
     "Task",
     "TextPreprocessing",
     "TrainingRecord",

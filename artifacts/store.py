@@ -54,6 +54,8 @@ def save_artifact(directory: Path, manifest: ModelManifest, model: nn.Module, go
     golden_tensors = {"probabilities": golden.probabilities.float().cpu().contiguous()}
     if golden.pixels is not None:
         golden_tensors["pixels"] = golden.pixels.to(torch.uint8).cpu().contiguous()
+    if golden.features is not None:
+        golden_tensors["features"] = golden.features.float().cpu().contiguous()
     save_file(golden_tensors, str(directory / GOLDEN_FILE))
     files = {name: sha256_file(directory / name) for name in (WEIGHTS_FILE, GOLDEN_FILE)}
     manifest = manifest.model_copy(update={"files": files, "golden_names": golden.names})
@@ -107,6 +109,7 @@ def load_artifact(directory: Path) -> LoadedArtifact:
         probabilities=golden_tensors["probabilities"],
         pixels=golden_tensors.get("pixels"),
         names=manifest.golden_names,
+        features=golden_tensors.get("features"),
     )
     return LoadedArtifact(manifest=manifest, model=model, golden=golden, path=directory)
 

@@ -10,12 +10,20 @@ from nets import ARCHITECTURES, build_model
 from nets.names import NamesGRU, StepwiseNamesGRU
 
 DIGIT_ARCHITECTURES = sorted(name for name in ARCHITECTURES if name.startswith("digits-"))
+COURSE_ARCHITECTURES = {
+    "linear-regression",
+    "logistic-regression",
+    "diabetes-mlp",
+    "hello-rnncell",
+    "hello-rnn",
+    "hello-embedding",
+}
 # The names model as training builds it: 29 characters + pad + unknown, 18 countries.
 NAMES_ARGS: dict[str, Any] = {"vocab_size": len(VOCABULARY) + 2, "num_classes": 18}
 
 
 def test_every_architecture_is_covered() -> None:
-    assert set(ARCHITECTURES) == {*DIGIT_ARCHITECTURES, "names-gru"}
+    assert set(ARCHITECTURES) == {*DIGIT_ARCHITECTURES, "names-gru", *COURSE_ARCHITECTURES}
 
 
 @pytest.mark.parametrize("architecture", DIGIT_ARCHITECTURES)
@@ -86,6 +94,10 @@ def test_stepwise_names_gru_gives_the_gru_logits(layers: int, names: list[str]) 
 #   names-gru: Embedding(31,64) 1,984 + GRU layer 0 (in 64, H 128) 2 * 74,496
 #              + layer 1 (in 256) 2 * 148,224 + Linear(256,18) 4,626;
 #              per direction 3H*in + 3H*H + 2*3H
+#   linear- and logistic-regression: Linear(1,1) 2
+#   diabetes-mlp: Linear(8,6) 54 + Linear(6,4) 28 + Linear(4,1) 5
+#   hello-rnncell and hello-rnn (V 4, H 4): H*V + H*H + 2H = 40
+#   hello-embedding: Embedding(4,10) 40 + RNN layer 0 (in 10, H 8) 160 + layer 1 (in 8) 144 + Linear(8,4) 36
 @pytest.mark.parametrize(
     ("architecture", "kwargs", "expected"),
     [
@@ -94,6 +106,12 @@ def test_stepwise_names_gru_gives_the_gru_logits(layers: int, names: list[str]) 
         ("digits-inception", {}, 97_298),
         ("digits-resnet", {}, 41_514),
         ("names-gru", NAMES_ARGS, 452_050),
+        ("linear-regression", {}, 2),
+        ("logistic-regression", {}, 2),
+        ("diabetes-mlp", {}, 87),
+        ("hello-rnncell", {}, 40),
+        ("hello-rnn", {}, 40),
+        ("hello-embedding", {}, 380),
     ],
 )
 def test_parameter_counts(architecture: str, kwargs: dict[str, Any], expected: int) -> None:

@@ -1,0 +1,35 @@
+"""Feature scaling of tabular models, shared by training and serving.
+
+The manifest stores per-feature ``mean`` and ``std`` computed on the training split;
+both sides call :func:`standardise` with them, so a model never sees features
+scaled one way in training and another way in serving.
+"""
+
+from collections.abc import Sequence
+
+import torch
+
+
+def standardise(
+    features: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
+) -> torch.Tensor:
+    """``(features - mean) / std`` per column: float (N, F) raw values -> float32 (N, F)."""
+    x = features.float()
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=x.device)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device)
+    if x.dim() != 2 or x.shape[1] != mean_t.numel() or mean_t.shape != std_t.shape:
+        raise ValueError(f"features of shape {tuple(x.shape)} do not fit {mean_t.numel()} scaling statistics")
+    return (x - mean_t) / std_t
+
+
+def scaling_statistics(train_features: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-column mean and (population) std of the training split, as the manifest stores them.
+
+    A constant column gets std 1: dividing by zero would make every input infinite, and the
+    column carries no information the model could scale anyway.
+    """
+    x = train_features.double()
+    mean = x.mean(dim=0)
+    std = x.std(dim=0, correction=0)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return [float(m) for m in mean], [float(s) for s in std]
