@@ -42,8 +42,8 @@ def encode_names(folded: Sequence[str], vocabulary: str = VOCABULARY) -> tuple[t
     Characters outside the vocabulary map to the unknown index rather than being
     dropped, so the model still sees the name's length and shape; an empty name is one
     unknown token. A dict lookup per character into lists, then one tensor: faster than
-    vectorising over code points with NumPy up to 256 names (9 against 13 us for one name,
-    92 against 98 for 64), and a one-name forward pass right after NumPy work runs ~60 us slower.
+    vectorising over code points with NumPy for the batch sizes served, and NumPy work right
+    before a one-name forward pass slows that pass down (see the performance notes).
     """
     index = _vocabulary_index(vocabulary)
     rows = [[index.get(ch, UNKNOWN_INDEX) for ch in name] or [UNKNOWN_INDEX] for name in folded]

@@ -1,10 +1,8 @@
 """Each worker process on CPUs of its own (``TINYSERVE_CPU_AFFINITY``).
 
 With as many workers as CPUs the kernel still moves each worker's threads between CPUs as load
-shifts, and every move costs the worker its warm caches. A pinned worker keeps them: on the
-2-core development machine two workers pinned one to each CPU served 3 to 17% more requests at
-c=64 than two free ones (four series of alternated 4-6 s runs, 26 of 36 pairs won), with lower
-p99s; on a 16-core machine 18% more (one run: 8,984 against 7,618 req/s). uvicorn gives its
+shifts, and every move costs the worker its warm caches. A pinned worker keeps them, and serves
+more requests with lower tail latency (bench/README.md has the measurements). uvicorn gives its
 workers no index, so each claims the first free slot (``torch_threads`` CPUs) by locking a file
 per slot in a folder the parent process made; the lock dies with the process, so a restarted
 worker takes the slot its predecessor left.

@@ -58,7 +58,7 @@ async def _load_models(registry: ModelRegistry) -> None:
         await asyncio.to_thread(registry.load_all)  # ready from here on
     await asyncio.to_thread(registry.optimise_all)
     # Everything loaded so far lives as long as the process: keep the collector off it,
-    # or full collections over the torch and FastAPI heap stall requests for ~100 ms.
+    # or full collections over the torch and FastAPI heap stall requests.
     gc.collect()
     gc.freeze()
 

@@ -18,7 +18,7 @@ from service.api.errors import error_response
 
 access_logger = logging.getLogger("tinyserve.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# uvicorn's httptools parser takes headers of any size (10 MB answered 200): refuse past this.
+# uvicorn's httptools parser takes headers of any size: refuse past this.
 MAX_HEADER_BYTES = 16 * 1024
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

@@ -1,11 +1,10 @@
 """The files under one field of a multipart/form-data body already in memory (the upload hot path).
 
-Starlette's form parser spools each file into a SpooledTemporaryFile behind an UploadFile: about
-64 us for a one-PNG request, against 15 for this (decoding and centring the PNG take ~110). The
-hot route holds the whole body already (the body limit bounds it) and wants only the files'
-bytes, so it runs python-multipart's parser (the one Starlette uses) with callbacks that keep
-them. Anything out of the common case returns None, and the route declines to FastAPI's parser,
-which words the error.
+Starlette's form parser spools each file into a SpooledTemporaryFile behind an UploadFile, which
+costs a large share of a small upload's time. The upload route holds the whole body already (the
+body limit bounds it) and wants only the files' bytes, so it runs python-multipart's parser (the one
+Starlette uses) with callbacks that keep them. Anything out of the common case returns None, and the
+route reads the form with Starlette's parser instead, which words the error.
 """
 
 from typing import TYPE_CHECKING

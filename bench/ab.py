@@ -1,0 +1,134 @@
+"""Alternated A/B of two revisions of the server: ``python -m bench.ab BASE [HEAD] --rounds 3``.
+
+Each revision is checked out into a temporary git worktree and served by its own `tinyserve serve`
+process (one worker, the committed models, both started once and left running side by side). Then,
+round after round, every scenario and concurrency is loaded with wrk on A and on B in alternating
+order, so drift on a shared machine slows both alike. It prints one Markdown table of medians
+(req/s, p99) and B/A ratios, and writes every cell as JSON beside it.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from bench import payloads
+from bench.load import LoadResult, run_load
+from bench.procs import free_port, start, stop, wait_optimised, wait_ready
+from bench.reference import Reference
+
+PROJECT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("digits-cnn json", "names-gru", "digits-cnn upload")
+
+
+@contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="tinyserve-ab-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], cwd=PROJECT, check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=PROJECT, check=False)
+
+
+@contextmanager
+def server(source: Path, log: Path) -> Iterator[str]:
+    """`tinyserve serve` of the code in ``source`` (its own packages first on the path)."""
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(source),
+        "TINYSERVE_MODEL_STORE": str(PROJECT / "models_store"),
+        "TINYSERVE_ACCESS_LOG": "false",
+        "TINYSERVE_PORT": str(port),
+    }
+    process = start([sys.executable, "-m", "service", "serve"], env, source, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{base}/health/ready", process, 120)
+        wait_optimised(f"{base}/health/ready", process, 120)
+        yield base
+    finally:
+        stop(process)
+
+
+def loads(reference: Reference) -> dict[str, payloads.Payload]:
+    scenarios = payloads.image_scenarios(reference, "digits-cnn", (1,), (1,), upload=True)
+    scenarios += payloads.text_scenarios(reference, "names-gru", (1,))
+    return {scenario.name: scenario.load for scenario in scenarios if scenario.name in SCENARIOS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", help="revision A, e.g. HEAD~1")
+    parser.add_argument("head", nargs="?", default="HEAD", help="revision B (default HEAD)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--out", type=Path, default=Path("bench/results/ab.json"))
+    args = parser.parse_args()
+
+    bodies = loads(Reference(PROJECT / "models_store"))
+    cells: list[dict[str, object]] = []
+    with ExitStack() as stack:
+        sources = {side: stack.enter_context(worktree(rev)) for side, rev in (("A", args.base), ("B", args.head))}
+        logs = Path(tempfile.mkdtemp(prefix="tinyserve-ab-logs-"))
+        bases = {side: stack.enter_context(server(src, logs / f"{side}.log")) for side, src in sources.items()}
+        for round_ in range(args.rounds):
+            for name, payload in bodies.items():
+                for conc in args.concurrency:
+                    order = ("A", "B") if round_ % 2 == 0 else ("B", "A")
+                    for side in order:
+                        url = bases[side] + payload.path
+                        result = run_load("wrk", url, payload.body, payload.content_type, conc, args.seconds)
+                        cells.append(_cell(side, name, conc, round_, result))
+                        print(f"round {round_} {name} c={conc} {side}: {result.rps:,.0f} req/s", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"base": args.base, "head": args.head, "cells": cells}, indent=1) + "\n")
+    print(table(cells, bodies, args.concurrency, args.base, args.head))
+
+
+def _cell(side: str, name: str, conc: int, round_: int, result: LoadResult) -> dict[str, object]:
+    errors = result.http_errors + result.socket_errors
+    return {
+        "side": side,
+        "scenario": name,
+        "conc": conc,
+        "round": round_,
+        "rps": result.rps,
+        "p99_ms": result.p99_ms,
+        "errors": errors,
+    }
+
+
+def table(
+    cells: list[dict[str, object]], bodies: dict[str, object], concurrency: list[int], base: str, head: str
+) -> str:
+    def median(side: str, name: str, conc: int, key: str) -> float:
+        return statistics.median(
+            float(c[key]) for c in cells if (c["side"], c["scenario"], c["conc"]) == (side, name, conc)
+        )  # type: ignore[arg-type]
+
+    lines = [
+        f"| scenario | c | A {base} req/s | B {head} req/s | B/A | A p99 ms | B p99 ms | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in bodies:
+        for conc in concurrency:
+            a, b = median("A", name, conc, "rps"), median("B", name, conc, "rps")
+            errors = sum(int(c["errors"]) for c in cells if (c["scenario"], c["conc"]) == (name, conc))  # type: ignore[call-overload]
+            lines.append(
+                f"| {name} | {conc} | {a:,.0f} | {b:,.0f} | {b / a:.3f} | "
+                f"{median('A', name, conc, 'p99_ms'):.2f} | {median('B', name, conc, 'p99_ms'):.2f} | {errors} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
