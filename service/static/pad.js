@@ -35,7 +35,11 @@ export class DrawingPad {
       return;
     }
     event.preventDefault();
-    this.canvas.setPointerCapture(event.pointerId);
+    try {
+      this.canvas.setPointerCapture(event.pointerId); // keep the stroke when the pointer leaves the pad
+    } catch {
+      // a pointer the browser no longer tracks: the stroke is drawn all the same
+    }
     this.current = { pointerId: event.pointerId, points: [this.point(event)] };
     this.strokes.push(this.current.points);
     this.drawStroke(this.current.points);

@@ -92,8 +92,9 @@ class PageWatch:
             self.foreign_requests.append(request.url)
 
 
-def watched_page(browser: Browser, base: str) -> Iterator[tuple[Page, PageWatch]]:
-    context = browser.new_context(viewport=VIEWPORT, base_url=base)  # a fresh sessionStorage per test
+def watched_page(browser: Browser, base: str, *, has_touch: bool = False) -> Iterator[tuple[Page, PageWatch]]:
+    # A fresh context per test: its own sessionStorage, so no key carries over.
+    context = browser.new_context(viewport=VIEWPORT, base_url=base, has_touch=has_touch)
     page = context.new_page()
     page.set_default_timeout(20_000)
     watch = PageWatch(origin=base)

@@ -8,11 +8,20 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from artifacts import ModelStore
-from tests.browser.conftest import PageWatch
-from tests.browser.drawing import SEVEN, STRAY, ZERO, draw, ink_pixels, pad_png_base64, preview_pixels
+from tests.browser.conftest import PageWatch, watched_page
+from tests.browser.drawing import (
+    SEVEN,
+    STRAY,
+    ZERO,
+    draw,
+    draw_by_touch,
+    ink_pixels,
+    pad_png_base64,
+    preview_pixels,
+)
 from tests.paths import MODELS_STORE
 from tests.service.images import dark_on_light
 
@@ -59,6 +68,24 @@ def test_a_drawn_zero_reads_zero(page: Page, output_dir: Path) -> None:
     draw(page, ZERO)
     expect_top(page, "0")
     page.screenshot(path=output_dir / "digits-zero.png", full_page=True)
+
+
+@pytest.fixture
+def touch_page(browser: Browser, server: str) -> Iterator[Page]:
+    """The playground in a context with a touch screen."""
+    for page, _ in watched_page(browser, server, has_touch=True):
+        page.goto("/")
+        page.wait_for_selector("body[data-ready=true]")
+        yield page
+
+
+def test_a_seven_drawn_with_a_finger_reads_seven(touch_page: Page) -> None:
+    touch_page.evaluate(
+        "document.getElementById('pad').addEventListener('pointerdown', e => { window.kind = e.pointerType; })"
+    )
+    draw_by_touch(touch_page, SEVEN)
+    assert touch_page.evaluate("window.kind") == "touch"
+    expect_top(touch_page, "7")
 
 
 def test_clear_empties_the_pad_and_the_answer(page: Page, output_dir: Path) -> None:
