@@ -1,0 +1,64 @@
+"""examples/plugin, as a user would use it: installed into the environment, trained with the training
+CLI into a fresh store, served by a real `tinyserve serve`, and called over HTTP."""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from artifacts import ModelStore
+from tests.paths import PROJECT_ROOT
+from tests.servers import running_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
+PLUGIN = PROJECT_ROOT / "examples" / "plugin"
+
+
+@pytest.fixture(scope="module")
+def plugin_store(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """The plugin installed, its architecture trained for a built-in task, and the same weights
+    published a second time under the plugin's own task kind."""
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", str(PLUGIN)], check=True)
+    store = tmp_path_factory.mktemp("store")
+    train = [sys.executable, "-m", "training", "digits", "--arch", "tiny-digits-net", "--name", "tiny-digits"]
+    train += ["--epochs", "1", "--limit", "4000", "--no-augment", "--threads", "1", "--store", str(store)]
+    subprocess.run([*train, "--data-dir", str(data_dir)], check=True, cwd=PROJECT_ROOT)
+    entropy = store / "tiny-entropy" / "1"
+    shutil.copytree(store / "tiny-digits" / "1", entropy)
+    manifest = json.loads((entropy / "manifest.json").read_text())
+    manifest.update(name="tiny-entropy", task="digits-with-entropy")
+    (entropy / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return store
+
+
+def test_the_plugin_model_is_trained_served_and_answers(plugin_store: Path) -> None:
+    golden = ModelStore(plugin_store).load("tiny-digits").golden
+    assert golden.pixels is not None
+    expected = golden.probabilities.argmax(dim=1).tolist()
+    images = [{"pixels": grid.tolist()} for grid in golden.pixels.numpy()]
+    with running_server(TINYSERVE_MODEL_STORE=str(plugin_store)) as (base, _):
+        models = {m["name"]: m for m in httpx.get(f"{base}/v1/models").json()["models"]}
+        assert models["tiny-digits"]["architecture"] == "tiny-digits-net"
+        assert models["tiny-digits"]["status"] == "ready" and models["tiny-entropy"]["status"] == "ready"
+        assert models["tiny-digits"]["metrics"]["test_accuracy"] > 80
+
+        built_in = httpx.post(f"{base}/v1/models/tiny-digits/predict", json={"images": images}, timeout=30)
+        assert built_in.status_code == 200, built_in.text
+        assert [p["digit"] for p in built_in.json()["predictions"]] == expected
+        alias = httpx.post(f"{base}/v1/digits/predict", json={"images": images, "model": "tiny-digits"}, timeout=30)
+        assert alias.json()["predictions"] == built_in.json()["predictions"]
+
+        own_task = httpx.post(f"{base}/v1/models/tiny-entropy/predict", json={"images": images}, timeout=30)
+        assert own_task.status_code == 200, own_task.text
+        predictions = own_task.json()["predictions"]
+        assert [p["digit"] for p in predictions] == expected
+        assert all(0 <= p["entropy"] <= math.log2(10) + 1e-9 for p in predictions)
+        # A plugin's task kind is not the digits alias's: that route refuses it and says why.
+        refused = httpx.post(f"{base}/v1/digits/predict", json={"images": images, "model": "tiny-entropy"})
+        assert refused.status_code == 422 and "digits-with-entropy" in refused.json()["error"]["message"]
