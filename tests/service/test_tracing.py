@@ -10,12 +10,15 @@ import http.server
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
@@ -24,7 +27,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from service import tracing
 from service.logs import JSONFormatter
-from tests.paths import PROJECT_ROOT
+from tests.paths import MODELS_STORE, PROJECT_ROOT
+from tests.servers import free_port, wait_ready
 
 from .conftest import make_settings, running_app
 
@@ -458,6 +462,34 @@ async def test_a_burst_shares_one_forward_linked_from_each_request(spans: InMemo
     linked = {f"{link.context.trace_id:032x}" for forward in forwards for link in forward.links}
     assert linked == set(traces)
     assert any(len(forward.links) > 1 for forward in forwards)  # at least one batch served several traces
+
+
+@NOT_WIRED
+def test_a_served_process_prints_a_requests_stages_with_the_console_exporter(tmp_path: Path) -> None:
+    """The issue's end to end: `tinyserve serve` with TINYSERVE_OPENTELEMETRY=true and OTEL_TRACES_EXPORTER=console."""
+    port, printed = free_port(), tmp_path / "stdout.txt"
+    env = {
+        **os.environ,
+        "TINYSERVE_MODEL_STORE": str(MODELS_STORE),
+        "TINYSERVE_MODELS": "names-gru",
+        "TINYSERVE_OPENTELEMETRY": "true",
+        "OTEL_TRACES_EXPORTER": "console",
+    }
+    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with printed.open("wb") as stdout:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=stdout, stderr=subprocess.DEVNULL)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", process)
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v1/names/predict", json=NAMES_BODY, headers={"traceparent": TRACEPARENT}
+            )
+            assert response.status_code == 200 and len(response.json()["predictions"]) == 2
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+    spans = [span for span in printed.read_text().split("\n}\n") if f'"trace_id": "0x{TRACE_ID}"' in span]
+    names = {json.loads(span + "}")["name"] for span in spans}
+    assert {"POST /v1/names/predict", "decode", "queue", "forward", "encode"} <= names
 
 
 async def test_tracing_on_keeps_answers_and_headers(spans: InMemorySpanExporter) -> None:
