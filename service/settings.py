@@ -62,6 +62,7 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body (413).")
     max_images: int = Field(64, ge=1, le=4096, description="Most images per request.")
+    max_rows: int = Field(256, ge=1, le=65536, description="Most feature rows or sequences per request.")
     max_names: int = Field(256, ge=1, le=65536, description="Most names per request.")
     max_image_pixels: int = Field(4096 * 4096, ge=28 * 28, description="Largest decoded image (413).")
     max_request_pixels: int = Field(

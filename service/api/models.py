@@ -24,8 +24,8 @@ def model_info(served: ServedModel, registry: ModelRegistry) -> ModelInfo:
         onednn_from_batch=runner.takes_over("onednn") if runner else None,
         stepwise_until_batch=runner.takes_over("stepwise") if runner else None,
         error=served.error,
-        request_schema=task.request_model.model_json_schema() if task else None,
-        request_example=next(iter(task.examples.values()))["value"] if task else None,
+        request_schema=task.request_schema() if task else None,
+        request_example=task.request_example() if task else None,
     )
 
 

@@ -12,12 +12,21 @@ from typing import Any
 
 from service.tasks.base import Task
 from service.tasks.image_classification import ImageClassification
+from service.tasks.regression import Regression
+from service.tasks.sequence_labelling import SequenceLabelling
+from service.tasks.tabular_classification import TabularClassification
 from service.tasks.text_classification import TextClassification
 
 logger = logging.getLogger("tinyserve.tasks")
 
 ENTRY_POINT_GROUP = "tinyserve.tasks"
-BUILT_IN: tuple[type[Task[Any, Any]], ...] = (ImageClassification, TextClassification)
+BUILT_IN: tuple[type[Task[Any, Any]], ...] = (
+    ImageClassification,
+    TextClassification,
+    Regression,
+    TabularClassification,
+    SequenceLabelling,
+)
 
 
 @cache

@@ -57,7 +57,6 @@ class Task(ABC, Generic[RequestT, PayloadT]):
     response_model: ClassVar[type[BaseModel]]
     examples: ClassVar[dict[str, Any]]  # OpenAPI examples of ``request_model``
     errors: ClassVar[dict[int, str]]  # the client errors its routes document, status -> when
-    v2_inputs: ClassVar[tuple[TensorSpec, ...]]
     accepts_files: ClassVar[bool] = False  # the upload route (multipart files) serves this kind
 
     def __init__(self, manifest: ModelManifest, settings: Settings) -> None:
@@ -90,7 +89,20 @@ class Task(ABC, Generic[RequestT, PayloadT]):
     def encode(self, request: RequestT, prepared: Prepared[PayloadT], outputs: np.ndarray) -> list[dict[str, Any]]:
         """One result per item, from this request's rows of the model's outputs."""
 
+    def request_schema(self) -> dict[str, Any]:
+        """The JSON schema of this model's body for POST /v1/models/{name}/predict."""
+        return self.request_model.model_json_schema()
+
+    def request_example(self) -> dict[str, Any]:
+        """A worked body for this model."""
+        example: dict[str, Any] = next(iter(self.examples.values()))["value"]
+        return example
+
     # ---- V2 (Open Inference Protocol) ----
+
+    @abstractmethod
+    def v2_inputs(self) -> tuple[TensorSpec, ...]:
+        """The inputs this model declares in its V2 metadata."""
 
     @abstractmethod
     def v2_outputs(self) -> tuple[TensorSpec, ...]:
@@ -101,7 +113,9 @@ class Task(ABC, Generic[RequestT, PayloadT]):
         """V2 input tensors as model rows (the same payloads /v1 submits, so both share batches)."""
 
     @abstractmethod
-    def v2_encode(self, requested: Sequence[RequestedOutput], outputs: np.ndarray) -> list[OutputTensor]:
+    def v2_encode(
+        self, requested: Sequence[RequestedOutput], prepared: Prepared[PayloadT], outputs: np.ndarray
+    ) -> list[OutputTensor]:
         """The requested output tensors, from this request's rows of the model's outputs."""
 
     def v2_requested(self, requested: list[RequestedOutput] | None, binary: bool) -> list[RequestedOutput]:
@@ -121,9 +135,9 @@ class Task(ABC, Generic[RequestT, PayloadT]):
 
     def single_input(self, inputs: list[InputTensor]) -> InputTensor:
         """The one input tensor this kind takes, under one of its declared names."""
-        if len(inputs) != 1 or inputs[0].name not in {spec.name for spec in self.v2_inputs}:
+        if len(inputs) != 1 or inputs[0].name not in {spec.name for spec in self.v2_inputs()}:
             given = ", ".join(repr(tensor.name) for tensor in inputs)
-            accepted = " or ".join(spec.describe() for spec in self.v2_inputs)
+            accepted = " or ".join(spec.describe() for spec in self.v2_inputs())
             raise InvalidInputError(f"model {self.manifest.name!r} takes exactly one input, {accepted}; got {given}")
         return inputs[0]
 

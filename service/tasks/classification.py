@@ -10,7 +10,7 @@ from torch import nn
 
 from service.runtime.errors import InvalidInputError, UnprocessableInputError
 from service.runtime.tensors import BYTES, OutputTensor, RequestedOutput, TensorSpec
-from service.tasks.base import PayloadT, RequestT, Task
+from service.tasks.base import PayloadT, Prepared, RequestT, Task
 
 PROBABILITIES, LABEL = "probabilities", "label"
 
@@ -87,7 +87,9 @@ class ClassificationTask(Task[RequestT, PayloadT]):
                 )
         return requested
 
-    def v2_encode(self, requested: Sequence[RequestedOutput], outputs: np.ndarray) -> list[OutputTensor]:
+    def v2_encode(
+        self, requested: Sequence[RequestedOutput], prepared: Prepared[PayloadT], outputs: np.ndarray
+    ) -> list[OutputTensor]:
         check_finite(outputs)
         batch = len(outputs)
         results = []

@@ -133,8 +133,6 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
         413: "body or image too large",
         422: "schema violation (shape, pixel range, counts, top_k, wrong model task)",
     }
-    # Metadata has one datatype per input: `images` also takes FP32 [-1, 1, 28, 28], already normalised.
-    v2_inputs = (TensorSpec("images", "UINT8", (-1, 28, 28)), TensorSpec("image_bytes", BYTES, (-1,)))
     label_datatype = "INT64"
     accepts_files = True
 
@@ -216,6 +214,10 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
         return imaging.image_to_mnist(data, self.settings.max_image_pixels)[None]
 
     # ---- V2 ----
+
+    def v2_inputs(self) -> tuple[TensorSpec, ...]:
+        # Metadata has one datatype per input: `images` also takes FP32 [-1, 1, 28, 28], already normalised.
+        return TensorSpec("images", "UINT8", (-1, 28, 28)), TensorSpec("image_bytes", BYTES, (-1,))
 
     async def v2_prepare(self, inputs: list[InputTensor]) -> Prepared[np.ndarray]:
         tensor = self.single_input(inputs)

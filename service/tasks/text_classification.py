@@ -84,7 +84,6 @@ class TextClassification(ClassificationTask[NamesRequest, list[str]]):
         413: "body too large",
         422: "empty name, no letter after folding, over 64 characters, too many names, top_k out of range",
     }
-    v2_inputs = (TensorSpec("names", BYTES, (-1,)),)
     label_datatype = BYTES
 
     def __init__(self, manifest: Any, settings: Settings) -> None:
@@ -152,6 +151,9 @@ class TextClassification(ClassificationTask[NamesRequest, list[str]]):
         return folded
 
     # ---- V2 ----
+
+    def v2_inputs(self) -> tuple[TensorSpec, ...]:
+        return (TensorSpec("names", BYTES, (-1,)),)
 
     async def v2_prepare(self, inputs: list[InputTensor]) -> Prepared[list[str]]:
         tensor = self.single_input(inputs)

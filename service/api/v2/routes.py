@@ -162,7 +162,7 @@ def _metadata(registry: ModelRegistry, name: str, version: str | None) -> JSONBy
         name=name,
         versions=[str(model.version)],
         platform=PLATFORM,
-        inputs=[_tensor_metadata(spec) for spec in model.task.v2_inputs],
+        inputs=[_tensor_metadata(spec) for spec in model.task.v2_inputs()],
         outputs=[_tensor_metadata(spec) for spec in model.task.v2_outputs()],
     )
     return JSONBytesResponse(metadata.model_dump())
@@ -200,7 +200,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     preprocess_s = time.perf_counter() - started
     outputs, timing = await model.batcher.submit(prepared.payload, prepared.size)
     request.state.batch_size = timing.batch_size
-    tensors = model.task.v2_encode(requested, outputs)
+    tensors = model.task.v2_encode(requested, prepared, outputs)
     content, header_length = codec.encode_response(name, str(model.version), decoded.id, tensors)
     headers = {"server-timing": server_timing(preprocess_s, timing)}
     if header_length is None:
