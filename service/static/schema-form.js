@@ -148,7 +148,7 @@ function buildField(root, formId, name, rawSchema, value, required) {
       control.value = Array.isArray(value) ? value.join(", ") : "";
       read = () => control.value.split(/[\s,]+/).filter(Boolean).map((text, i) => parseNumber(text, `${name}[${i}]`));
     } else {
-      control.value = value === undefined ? "" : JSON.stringify(value, null, 1);
+      control.value = value === undefined ? "" : JSON.stringify(value); // compact: a pixel grid stays short
       read = () => {
         if (control.value.trim() === "") return undefined;
         try {
@@ -159,8 +159,8 @@ function buildField(root, formId, name, rawSchema, value, required) {
       };
     }
   }
-  const hint = kind === "lines" ? "one per line" : kind === "number-list" ? "numbers, separated by commas" : "";
-  const description = [schema.description, hint].filter(Boolean).join("; ");
+  const hint = kind === "lines" ? "One per line." : kind === "number-list" ? "Numbers, separated by commas." : "";
+  const description = [schema.description, hint].filter(Boolean).join(" ");
   return { node: labelled(id, title, control, description), read };
 }
 

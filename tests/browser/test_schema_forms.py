@@ -1,6 +1,7 @@
 """Generated forms: every model that publishes a request schema can be tried from a form built from it."""
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ def test_every_model_with_a_schema_is_offered(page: Page, server: str) -> None:
     assert set(options) == with_schema
 
 
-def test_a_form_generated_for_the_names_model_predicts(page: Page) -> None:
+def test_a_form_generated_for_the_names_model_predicts(page: Page, output_dir: Path) -> None:
     assert page.locator("#other-model option").count() > 0, "no model publishes request_schema in GET /v1/models"
     page.select_option("#other-model", "names-gru")
     names = page.locator("#other-form textarea").first  # a list of strings: one per line
@@ -30,6 +31,7 @@ def test_a_form_generated_for_the_names_model_predicts(page: Page) -> None:
     expect(page.locator("#other-bars li").first).to_have_attribute("data-label", "Japanese")
     expect(page.locator("#other-result")).to_contain_text('"Japanese"')
     expect(page.locator("#other-timing")).to_contain_text("inference")
+    page.locator("#other").screenshot(path=output_dir / "generated-form-names.png")
 
 
 # A task kind no committed model has yet: four features in, a value out. Its listing entry is added to
