@@ -1,4 +1,5 @@
-"""Command line: ``python -m training digits --arch resnet`` or ``python -m training names``."""
+"""Command line: ``python -m training digits --arch resnet``, ``python -m training names``, or one of
+the course's models: ``python -m training regression|logistic|diabetes|hello --arch rnn``."""
 
 import argparse
 import random
@@ -11,6 +12,8 @@ import numpy as np
 import torch
 
 from artifacts import ModelStore
+from nets import ARCHITECTURES, architectures
+from training.course_cli import COURSE_COMMANDS, add_course_parsers, run_course
 from training.data import load_mnist, load_names
 from training.digits import DigitsTask
 from training.loop import FitConfig
@@ -52,11 +55,26 @@ def common_arguments(parser: argparse.ArgumentParser, *, epochs: int, lr: float,
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
+def digits_architecture(name: str) -> str:
+    """A built-in digits architecture by its short name (``resnet``), or any registered one by its full name."""
+    if name in DIGIT_ARCHITECTURES:
+        return f"digits-{name}"
+    if name in architectures():
+        return name
+    known = ", ".join([*DIGIT_ARCHITECTURES, *sorted(set(architectures()) - set(ARCHITECTURES))])
+    raise argparse.ArgumentTypeError(f"unknown architecture {name!r}; known: {known}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="task", required=True)
     digits = sub.add_parser("digits", help="MNIST digit classifiers")
-    digits.add_argument("--arch", choices=DIGIT_ARCHITECTURES, default="resnet")
+    digits.add_argument(
+        "--arch",
+        type=digits_architecture,
+        default="resnet",
+        help=f"{', '.join(DIGIT_ARCHITECTURES)}, or an architecture a plugin registers (e.g. tiny-digits-net)",
+    )
     digits.add_argument("--data-dir", type=Path, default=Path("data"), help="holds MNIST/raw/*-ubyte")
     digits.add_argument("--download", action="store_true", help="fetch MNIST if it is missing")
     digits.add_argument("--no-augment", dest="augment", action="store_false")
@@ -70,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     names.add_argument("--hidden-size", type=int, default=128)
     names.add_argument("--layers", type=int, default=2)
     common_arguments(names, epochs=20, lr=3e-3, batch_size=64)
+    add_course_parsers(sub)
     return parser
 
 
@@ -78,13 +97,18 @@ def main(argv: list[str] | None = None) -> None:
     seed_everything(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
     config: dict[str, Any] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    # the arguments this run really got, also when main() is called from Python
+    command = shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)])
+    if args.task in COURSE_COMMANDS:
+        run_course(args, config, command)
+        return
+    device = resolve_device(args.device)
     task: DigitsTask | NamesTask
     if args.task == "digits":
         splits = load_mnist(args.data_dir, download=args.download, seed=args.seed, limit=args.limit)
         task = DigitsTask(splits, args.batch_size, args.seed, args.augment, device)
-        architecture, arch_args = f"digits-{args.arch}", {"dropout": args.dropout}
+        architecture, arch_args = args.arch, {"dropout": args.dropout}
         val, test = task.eval_batches(splits.val), task.eval_batches(splits.test)
     else:
         splits_n = load_names(
@@ -124,8 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         store=ModelStore(args.store),
         version=args.version,
         config=config,
-        # the arguments this run really got, also when main() is called from Python
-        command=shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]),
+        command=command,
     )
 
 

@@ -1,4 +1,4 @@
-"""PNG figures saved beside each artifact: learning curves and the test confusion matrix."""
+"""PNG figures saved beside each artifact: learning curves, the test confusion matrix, a loss surface."""
 
 from pathlib import Path
 
@@ -8,10 +8,12 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import torch
 
+from training.course_loop import CourseEpoch
 from training.loop import EpochStats
 
 LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+LOSS_SURFACE_FILE = "loss_surface.png"
 
 
 def save_learning_curve(history: list[EpochStats], title: str, directory: Path) -> Path:
@@ -65,6 +67,66 @@ def save_confusion_matrix(matrix: torch.Tensor, labels: list[str], title: str, d
             )
     fig.tight_layout()
     path = directory / CONFUSION_MATRIX_FILE
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def save_course_curve(history: list[CourseEpoch], title: str, loss_name: str, directory: Path) -> Path:
+    """Loss per epoch (log scale: the toy models fall by orders of magnitude), and accuracy where there is one."""
+    epochs = range(1, len(history) + 1)
+    with_accuracy = any(h.accuracy is not None for h in history)
+    fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(10 if with_accuracy else 5.5, 4), squeeze=False)
+    ax_loss = axes[0][0]
+    ax_loss.plot(epochs, [h.loss for h in history], label="train")
+    if any(h.held_out_loss is not None for h in history):
+        ax_loss.plot(epochs, [h.held_out_loss for h in history], label="held out")
+    ax_loss.set(xlabel="epoch", ylabel=loss_name, title="loss", yscale="log")
+    if with_accuracy:
+        ax_acc = axes[0][1]
+        ax_acc.plot(epochs, [h.accuracy for h in history], label="train")
+        if any(h.held_out_accuracy is not None for h in history):
+            ax_acc.plot(epochs, [h.held_out_accuracy for h in history], label="held out")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in axes[0]:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = directory / LEARNING_CURVE_FILE
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def save_loss_surface(
+    weights: torch.Tensor,
+    biases: torch.Tensor,
+    loss: torch.Tensor,
+    found: tuple[float, float],
+    title: str,
+    directory: Path,
+) -> Path:
+    """The course's picture of the MSE over a (w, b) grid, with the trained (w, b) marked.
+
+    ``loss`` is (len(biases), len(weights)): row i is bias i, as ``contourf`` expects.
+    """
+    fig = plt.figure(figsize=(11, 4.5))
+    ax3d = fig.add_subplot(1, 2, 1, projection="3d")
+    w_grid, b_grid = torch.meshgrid(weights, biases, indexing="xy")
+    ax3d.plot_surface(w_grid.numpy(), b_grid.numpy(), loss.numpy(), cmap="viridis", alpha=0.9)
+    ax3d.set(xlabel="w", ylabel="b", zlabel="MSE")
+    ax = fig.add_subplot(1, 2, 2)
+    contours = ax.contourf(
+        weights.numpy(), biases.numpy(), loss.clamp(min=1e-4).log10().numpy(), levels=30, cmap="viridis"
+    )
+    fig.colorbar(contours, ax=ax, label="log10 MSE")
+    ax.plot(*found, marker="x", color="red", markersize=10, label=f"trained: w={found[0]:.3f}, b={found[1]:.3f}")
+    ax.set(xlabel="w", ylabel="b", title="contours")
+    ax.legend(loc="upper right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = directory / LOSS_SURFACE_FILE
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path

@@ -40,8 +40,8 @@ def test_manifest_describes_the_run(smoke_run: SmokeRun, data_dir: Path) -> None
     assert len(manifest.labels) == (10 if digits else 18)
     assert manifest.parameters == sum(p.numel() for p in artifact.model.parameters())
     assert manifest.metrics.test_size == SMOKE_LIMIT
-    assert 0 < manifest.metrics.test_accuracy <= 100
-    assert 0 < manifest.metrics.val_accuracy <= 100
+    assert manifest.metrics.test_accuracy is not None and 0 < manifest.metrics.test_accuracy <= 100
+    assert manifest.metrics.val_accuracy is not None and 0 < manifest.metrics.val_accuracy <= 100
     assert set(manifest.metrics.per_class_accuracy) <= set(manifest.labels)
     assert manifest.training.command == shlex.join(["python", "-m", "training", *smoke_run.argv])
     assert manifest.training.config["limit"] == SMOKE_LIMIT
@@ -73,5 +73,6 @@ def test_evaluation_agrees_with_the_manifest(smoke_run: SmokeRun, data_dir: Path
     result = evaluate_artifact(smoke_run.directory, data_dir)
     manifest = load_artifact(smoke_run.directory).manifest
     assert result.measured_size == SMOKE_LIMIT
+    assert result.measured_accuracy is not None and manifest.metrics.test_accuracy is not None
     assert abs(result.measured_accuracy - manifest.metrics.test_accuracy) <= 0.1
     assert result.agrees, result.summary()
