@@ -26,8 +26,8 @@ case "${1:-all}" in
   course) for model in regression logistic diabetes hello-rnncell hello-rnn hello-embedding; do "$0" "$model"; done ;;
   all) for model in names cnn resnet mlp inception course; do "$0" "$model"; done ;;
   *)
-    echo "usage: $0 [names|cnn|resnet|mlp|inception|all|course|regression|logistic|diabetes|hello-rnncell|" \
-      "hello-rnn|hello-embedding]" >&2
+    echo "usage: $0 [names|cnn|resnet|mlp|inception|all|course|COURSE_MODEL]" >&2
+    echo "  COURSE_MODEL: regression logistic diabetes hello-rnncell hello-rnn hello-embedding" >&2
     exit 2
     ;;
 esac
