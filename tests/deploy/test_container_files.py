@@ -244,6 +244,35 @@ def test_torch_pins_match_pyproject(dockerfile: str) -> None:
     assert re.search(rf"\btorch=={re.escape(expected['torch'])}", runs), "install torch with an explicit pin"
 
 
+def test_build_arguments_default_to_the_cpu_image_users_get() -> None:
+    """scripts/container_check.sh builds with other torch sources; users, with no argument,
+    get PyTorch's CPU index alone and a build that fails unless torch is the CPU build."""
+    parser = DockerfileParser(fileobj=io.BytesIO((ROOT / "Dockerfile").read_bytes()))
+    defaults: dict[str, str] = {}
+    for item in parser.structure:
+        if item["instruction"] == "FROM":
+            break
+        if item["instruction"] == "ARG":
+            name, _, default = item["value"].partition("=")
+            defaults[name] = default.strip('"')
+    assert defaults == {
+        "TORCH_INDEX_URL": "https://download.pytorch.org/whl/cpu",
+        "TORCH_EXTRA_INDEX_URL": "",
+        "TORCH_VARIANT": "cpu",
+    }
+    builder = stages("Dockerfile")["builder"]
+    assert any("== 'any' or torch.version.cuda is None" in run for run in builder.values("RUN"))
+
+
+def test_runtime_gets_the_pruned_venv() -> None:
+    all_stages = stages("Dockerfile")
+    venvs = [(flags, sources) for flags, sources, dest in copies(final_stage("Dockerfile")) if dest == "/opt/venv"]
+    assert venvs == [(["--from=runtime-venv"], ["/opt/venv"])]
+    assert all_stages["runtime-venv"].base == "builder"
+    prune = " ".join(all_stages["runtime-venv"].values("RUN"))
+    assert "pip uninstall" in prune and "torch/include" in prune
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)
 def test_training_stage_runs_the_training_cli(dockerfile: str) -> None:
     stage = stages(dockerfile)["training"]
