@@ -47,5 +47,9 @@ evaluate: venv  ## recompute every committed model's test accuracy
 bench: venv  ## tinyserve vs hand-written FastAPI (+ the peers: BENCH_ARGS=--peerbench), about 17 min
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+.PHONY: container-check
+container-check: venv  ## build and run the images with podman, compose too (root; ~15 min, ~12 GB of disk while it runs)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m container -s tests/deploy/test_container.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
