@@ -48,7 +48,7 @@ bench: venv  ## tinyserve vs hand-written FastAPI (+ the peers: BENCH_ARGS=--pee
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 .PHONY: container-check
-container-check: venv  ## build and run the images with podman, compose too (root; ~15 min, ~12 GB of disk while it runs)
+container-check: venv  ## build and run the images with podman, compose too (root; see docs/docker.md)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m container -s tests/deploy/test_container.py
 
 clean:
