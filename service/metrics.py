@@ -5,6 +5,7 @@ several apps in one process, as the tests do, does not register them twice.
 """
 
 import os
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,6 +30,9 @@ INFERENCE_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("tinyserve_queue_depth", "Items waiting for a batch.", ["model"], multiprocess_mode="livesum")
 ITEMS_PREDICTED = Counter("tinyserve_items_predicted", "Items (images, names) predicted.", ["model"])
+LOG_LINES_DROPPED = Counter(
+    "tinyserve_log_lines_dropped", "Log lines dropped because the log reader fell behind (service/logs.py)."
+)
 MODEL_INFO = Gauge(
     "tinyserve_model_info",
     "1 for each model version being served, by device.",
@@ -39,8 +43,33 @@ MODEL_INFO = Gauge(
 
 def render_latest() -> tuple[bytes, str]:
     """The exposition text; merged over workers when PROMETHEUS_MULTIPROC_DIR is set."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        forget_dead_workers(folder)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def forget_dead_workers(folder: str) -> None:
+    """Mark the files of workers that no longer run as dead, so their live gauges leave the sums.
+
+    uvicorn's supervisor replaces a worker that dies without telling the others, and a killed
+    worker never decrements what it had queued: its ``tinyserve_queue_depth`` would stay in
+    every scrape. Counters and histograms keep the dead worker's counts, as Prometheus expects.
+    """
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            multiprocess.mark_process_dead(int(pid), folder)  # type: ignore[no-untyped-call]
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
