@@ -13,13 +13,24 @@ import torch
 def standardise(
     features: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
 ) -> torch.Tensor:
-    """``(features - mean) / std`` per column: float (N, F) raw values -> float32 (N, F)."""
+    """``(features - mean) / std`` per column: float (N, F) raw values -> float32 (N, F).
+
+    Traceable: given tensor statistics (a served graph's buffers) it records only the
+    arithmetic, and the shape check, which the server makes before batching, is skipped
+    while tracing.
+    """
     x = features.float()
-    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=x.device)
-    std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device)
-    if x.dim() != 2 or x.shape[1] != mean_t.numel() or mean_t.shape != std_t.shape:
+    mean_t = _as_float_tensor(mean, x.device)
+    std_t = _as_float_tensor(std, x.device)
+    if not torch.jit.is_tracing() and (x.dim() != 2 or x.shape[1] != mean_t.numel() or mean_t.shape != std_t.shape):
         raise ValueError(f"features of shape {tuple(x.shape)} do not fit {mean_t.numel()} scaling statistics")
     return (x - mean_t) / std_t
+
+
+def _as_float_tensor(values: Sequence[float] | torch.Tensor, device: torch.device) -> torch.Tensor:
+    if isinstance(values, torch.Tensor):
+        return values.to(device=device, dtype=torch.float32)
+    return torch.tensor(values, dtype=torch.float32, device=device)
 
 
 def scaling_statistics(train_features: torch.Tensor) -> tuple[list[float], list[float]]:

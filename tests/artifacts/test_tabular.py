@@ -1,5 +1,7 @@
 """Feature scaling shared by training and serving: ``(x - mean) / std`` from training statistics."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -32,3 +34,16 @@ def test_scaling_statistics_are_the_population_mean_and_std() -> None:
     assert std == [1.0, 1.0]  # the constant column gets 1, not 0
     scaled = standardise(torch.tensor([[1.0, 5.0], [3.0, 5.0]]), mean, std)
     assert scaled.tolist() == [[-1.0, 0.0], [1.0, 0.0]]
+
+
+def test_standardise_traces_without_warnings_given_tensor_statistics() -> None:
+    """A served graph traces the scaling with its statistics as buffers: no constants, no checks."""
+    mean, std = torch.tensor([2.0, 20.0]), torch.tensor([1.0, 10.0])
+
+    def scale(x: torch.Tensor) -> torch.Tensor:
+        return standardise(x, mean, std)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", torch.jit.TracerWarning)
+        traced = torch.jit.trace(scale, torch.zeros(3, 2))
+    assert traced(torch.tensor([[3.0, 40.0]])).tolist() == [[1.0, 2.0]]
