@@ -22,9 +22,14 @@ def standardise(
     x = features.float()
     mean_t = _as_float_tensor(mean, x.device)
     std_t = _as_float_tensor(std, x.device)
-    if not torch.jit.is_tracing() and (x.dim() != 2 or x.shape[1] != mean_t.numel() or mean_t.shape != std_t.shape):
+    if not _tracing() and (x.dim() != 2 or x.shape[1] != mean_t.numel() or mean_t.shape != std_t.shape):
         raise ValueError(f"features of shape {tuple(x.shape)} do not fit {mean_t.numel()} scaling statistics")
     return (x - mean_t) / std_t
+
+
+def _tracing() -> bool:
+    result: bool = torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]  # public, untyped
+    return result
 
 
 def _as_float_tensor(values: Sequence[float] | torch.Tensor, device: torch.device) -> torch.Tensor:
