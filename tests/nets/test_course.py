@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from nets import build_model
-from nets.course import binary_probabilities, per_position_probabilities
+from nets.course import DiabetesMLP, LinearRegression, binary_probabilities, per_position_probabilities
 
 HELLO_ARCHITECTURES = ["hello-rnncell", "hello-rnn", "hello-embedding"]
 
 
 @pytest.mark.parametrize("batch", [1, 4])
 def test_linear_regression_predicts_one_value_per_row(batch: int) -> None:
-    model = build_model("linear-regression").eval()
+    model = LinearRegression().eval()
     with torch.no_grad():
         model.linear.weight.fill_(2.0)
         model.linear.bias.fill_(0.5)
@@ -31,8 +31,8 @@ def test_sigmoid_models_return_one_probability_per_row(architecture: str, kwargs
 
 
 def test_diabetes_relu_variant_keeps_the_sigmoid_output() -> None:
-    sigmoid = build_model("diabetes-mlp")
-    relu = build_model("diabetes-mlp", hidden_sizes=[16, 8], activation="relu")
+    sigmoid = DiabetesMLP()
+    relu = DiabetesMLP(hidden_sizes=[16, 8], activation="relu")
     assert [type(m).__name__ for m in relu.layers] == ["Linear", "ReLU", "Linear", "ReLU", "Linear", "Sigmoid"]
     assert [type(m).__name__ for m in sigmoid.layers] == ["Linear", "Sigmoid"] * 3
 
