@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N (auto = CUDA when available).")
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 = any free one (the log says which).")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
     torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads per worker.")
     cpu_affinity: CpuAffinity = Field(
@@ -59,6 +59,19 @@ class Settings(BaseSettings):
     # closes an idle connection first must be the one that would reuse it, or a request sent just as
     # the server closes meets a reset (seen once in 10,000 soak requests with uvicorn's 5 s and httpx's 5 s).
     keep_alive_s: int = Field(75, ge=1, le=3600, description="How long an idle keep-alive connection stays open.")
+    read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Time a request's headers and body have to arrive, from its first byte (from the connection's "
+        "opening for the first request); past it: 408 and the connection is closed.",
+    )
+    max_connections: int = Field(
+        512,
+        ge=1,
+        description="Open connections per worker; past it a new connection gets a 503 and is closed. "
+        "Keep workers x max_connections under the file-descriptor limit (ulimit -n).",
+    )
 
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body (413).")
     max_images: int = Field(64, ge=1, le=4096, description="Most images per request.")

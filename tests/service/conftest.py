@@ -5,6 +5,7 @@ import base64
 import io
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,28 +26,33 @@ from tests.paths import MODELS_STORE
 TEST_DEVICE = os.environ.get("TINYSERVE_TEST_DEVICE", "cpu")
 
 
+OPTIMISE_TIMEOUT_S = 120  # loading and optimising every committed model, on a busy machine
+
+
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """Start the app's lifespan, wait until every model has loaded and optimised, yield an httpx client."""
+async def running_app(
+    settings: Settings, wait_optimised: bool = True
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """Start the app's lifespan, wait until every model has loaded and optimised (failing the test if
+    they never do; ``wait_optimised=False``: yield at once, while they load), yield an httpx client."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         registry = app.state.registry
-        for _ in range(600):
-            if registry.optimised.is_set():
-                break
-            await asyncio.sleep(0.05)
+        if wait_optimised:
+            await wait_until(registry.optimised.is_set, OPTIMISE_TIMEOUT_S, "the models never finished optimising")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tinyserve.test") as client:
             yield app, client
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
-    """Poll ``condition`` on the event loop (other tasks and threads run meanwhile) until it holds."""
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
+async def wait_until(condition: Callable[[], bool], timeout: float = 5, what: str = "condition not reached") -> None:
+    """Poll ``condition`` on the event loop (other tasks and threads run meanwhile) until it holds;
+    an ``AssertionError`` saying ``what`` once ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout} s")
         await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 def server_timing(response: httpx.Response) -> dict[str, str]:
