@@ -10,7 +10,7 @@ import torch
 from fastapi import FastAPI
 
 from artifacts import ModelStore
-from service import __version__
+from service import __version__, tracing
 from service.affinity import pin_this_worker
 from service.api import health, models, playground, predict
 from service.api.errors import install_error_handlers
@@ -66,6 +66,8 @@ async def _load_models(registry: ModelRegistry) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    if settings.opentelemetry:
+        tracing.configure(True)
     pin_this_worker(settings.cpu_affinity, settings.workers, settings.torch_threads)  # before any thread starts
     torch.set_num_threads(settings.torch_threads)
     registry = build_registry(settings)
@@ -80,22 +82,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await loading
         registry.close()
+        if settings.opentelemetry:
+            tracing.shutdown()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    otel = settings.opentelemetry
     app = FastAPI(
         title="tinyserve",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+        # Traces come from service/tracing.py, spans along the whole request path; FastAPI's own would
+        # look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
+    if settings.opentelemetry:  # outside the request context, so the access log line carries the span's ids
+        app.add_middleware(tracing.TracingMiddleware)
     for module in (health, models):
         app.include_router(module.router)
     app.include_router(v2.router)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from service import tracing
 from service.api.deps import request_context
 from service.api.errors import UnsupportedMediaTypeError
 from service.api.multipart import form_files
@@ -80,11 +81,13 @@ async def answer(request: Request, model: ReadyModel, parsed: Any) -> JSONBytesR
     """Prepare, batch, run and encode one parsed request on a ready model."""
     request.state.model = model.name
     started = time.perf_counter()
-    prepared = await model.task.prepare(parsed)
+    with tracing.stage("prepare", model=model.name, version=model.version):
+        prepared = await model.task.prepare(parsed)
     preprocess_s = time.perf_counter() - started
     outputs, timing = await model.batcher.submit(prepared.payload, prepared.size)
     request.state.batch_size = timing.batch_size
-    predictions = model.task.encode(parsed, prepared, outputs)
+    with tracing.stage("encode", model=model.name, version=model.version):
+        predictions = model.task.encode(parsed, prepared, outputs)
     body = {"model": model.name, "version": model.version, "predictions": predictions}
     return JSONBytesResponse(body, headers={"server-timing": server_timing(preprocess_s, timing)})
 
@@ -131,15 +134,17 @@ async def predict(request: Request) -> JSONBytesResponse:
     registry, settings = request_context(request)
     model = as_ready(registry.get(request.path_params["name"]))
     body = await json_body(request, f"{request.url.path}/upload" if model.task.accepts_files else None)
-    parsed, _ = model.task.parse(body, model.task.request_model, settings)
+    with tracing.stage("decode"):
+        parsed, _ = model.task.parse(body, model.task.request_model, settings)
     return await answer(request, model, parsed)
 
 
 async def predict_upload(request: Request) -> JSONBytesResponse:
     registry, settings = request_context(request)
     model = as_ready(registry.get(request.path_params["name"]))
-    files, query = await uploaded_files(request, settings)
-    parsed = model.task.parse_files(files, query.top_k, query.return_preprocessed, settings)
+    with tracing.stage("decode"):
+        files, query = await uploaded_files(request, settings)
+        parsed = model.task.parse_files(files, query.top_k, query.return_preprocessed, settings)
     return await answer(request, model, parsed)
 
 
@@ -150,7 +155,8 @@ def alias_endpoint(alias: Alias) -> Callable[[Request], Any]:
     async def predict_alias(request: Request) -> JSONBytesResponse:
         registry, settings = request_context(request)
         body = await json_body(request, f"{alias.path}/upload" if alias.task.accepts_files else None)
-        parsed, asked = alias.task.parse(body, alias.schema, settings)
+        with tracing.stage("decode"):
+            parsed, asked = alias.task.parse(body, alias.schema, settings)
         name = asked or registry.default_model(alias.task.kind, alias.default_model(settings))
         return await answer(request, registry.ready_model(name, alias.task.kind), parsed)
 
@@ -160,8 +166,9 @@ def alias_endpoint(alias: Alias) -> Callable[[Request], Any]:
 def alias_upload_endpoint(alias: Alias) -> Callable[[Request], Any]:
     async def predict_alias_upload(request: Request) -> JSONBytesResponse:
         registry, settings = request_context(request)
-        files, query = await uploaded_files(request, settings)
-        parsed = alias.task.parse_files(files, query.top_k, query.return_preprocessed, settings)
+        with tracing.stage("decode"):
+            files, query = await uploaded_files(request, settings)
+            parsed = alias.task.parse_files(files, query.top_k, query.return_preprocessed, settings)
         name = query.model or registry.default_model(alias.task.kind, alias.default_model(settings))
         return await answer(request, registry.ready_model(name, alias.task.kind), parsed)
 

@@ -19,12 +19,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from service import metrics
+from service import metrics, tracing
 from service.runtime.errors import DeadlineExceededError, InferenceError, OverloadedError
 
 logger = logging.getLogger("tinyserve.batcher")
@@ -48,6 +49,7 @@ class _WorkItem:
     future: "asyncio.Future[tuple[np.ndarray, BatchTiming]]"
     loop: asyncio.AbstractEventLoop
     enqueued: float = field(default_factory=time.perf_counter)
+    ticket: tracing.QueueTicket | None = None  # the request's trace, handed to the batch's forward span
 
 
 _STOP = object()
@@ -64,8 +66,12 @@ class DynamicBatcher:
         max_queue_size: int,
         timeout_s: float,
         run_inline_when: Callable[[], bool] | None = None,
+        version: int | None = None,
+        device: str = "cpu",
+        graph: Callable[[], str] = lambda: "eager",
     ) -> None:
         self.model_name = model_name
+        self.version, self.device, self.graph = version, device, graph  # what forward spans say
         self._forward = forward
         self.max_batch_size = max_batch_size
         self.max_batch_delay_s = max_batch_delay_s
@@ -108,12 +114,17 @@ class DynamicBatcher:
                 )
             self._queued_items += size
         loop = asyncio.get_running_loop()
-        item = _WorkItem(payload, size, loop.create_future(), loop)
+        ticket = tracing.enqueued(model=self.model_name, version=self.version)
+        item = _WorkItem(payload, size, loop.create_future(), loop, ticket=ticket)
         self._queue_gauge.inc(size)
         self._queue.put(item)
         expiry = loop.call_later(self.timeout_s, _expire, item.future, self.timeout_s)
         try:
             return await item.future
+        except BaseException as exc:
+            if ticket is not None:  # left the queue without a forward, or its forward failed
+                ticket.end(exc)
+            raise
         finally:
             expiry.cancel()
 
@@ -124,7 +135,8 @@ class DynamicBatcher:
     def _forward_inline(self, payload: Any, size: int) -> tuple[np.ndarray, BatchTiming]:
         started = time.perf_counter()
         try:
-            probabilities = self._forward([payload])
+            with self._forward_span([tracing.enqueued(model=self.model_name, version=self.version)], size):
+                probabilities = self._forward([payload])
         except Exception as exc:
             raise self._failure(exc, 1) from exc
         elapsed = time.perf_counter() - started
@@ -134,6 +146,16 @@ class DynamicBatcher:
     def _failure(self, exc: Exception, requests: int) -> InferenceError:
         logger.exception("forward failed for a batch of %d requests on %s", requests, self.model_name)
         return InferenceError(f"model {self.model_name!r} failed on this batch ({type(exc).__name__})")
+
+    def _forward_span(self, tickets: list[tracing.QueueTicket | None], rows: int) -> AbstractContextManager[object]:
+        return tracing.forward(
+            tickets,
+            model=self.model_name,
+            version=self.version,
+            batch_size=rows,
+            device=self.device,
+            graph=self.graph(),
+        )
 
     def _record(self, rows: int, elapsed: float) -> None:
         self._batch_hist.observe(rows)
@@ -190,7 +212,8 @@ class DynamicBatcher:
             return
         started = time.perf_counter()
         try:
-            probabilities = self._forward([item.payload for item in live])
+            with self._forward_span([item.ticket for item in live], sum(item.size for item in live)):
+                probabilities = self._forward([item.payload for item in live])
         except Exception as exc:
             _deliver(live, [self._failure(exc, len(live))] * len(live))
             return

@@ -100,14 +100,17 @@ class ModelRegistry:
                 served.status, served.error = ModelStatus.FAILED, str(exc)
                 logger.error("model %s failed to load: %s", served.name, exc)
                 continue
-            assert served.manifest is not None
+            manifest = served.manifest
+            assert manifest is not None
+            accuracy = manifest.metrics.test_accuracy
             logger.info(
-                "loaded %s v%d on %s: %d parameters, test accuracy %.2f%%, %.2f s",
+                "loaded %s v%d (%s) on %s: %d parameters%s, %.2f s",
                 served.name,
-                served.manifest.version,
+                manifest.version,
+                manifest.task,
                 self.device,
-                served.manifest.parameters,
-                served.manifest.metrics.test_accuracy,
+                manifest.parameters,
+                f", test accuracy {accuracy:.2f}%" if accuracy is not None else "",
                 time.perf_counter() - started,
             )
         self.loaded.set()
@@ -140,6 +143,9 @@ class ModelRegistry:
             max_queue_size=self.batching.max_queue_size,
             timeout_s=self.batching.timeout_s,
             run_inline_when=self.run_inline_when,
+            version=artifact.manifest.version,
+            device=str(self.device),
+            graph=lambda: runner.graph,
         )
         batcher.start()
         served.manifest, served.task, served.runner, served.batcher = artifact.manifest, runner.task, runner, batcher

@@ -421,12 +421,7 @@ def by_name_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list[Readabl
 
 # ---- the request path's stages (strict xfail until the routes and the batcher call tracing.*) ----
 
-NOT_WIRED = pytest.mark.xfail(
-    strict=True, reason="stage spans are not yet wired into the request path (routes, batcher): remove once they are"
-)
 
-
-@NOT_WIRED
 @pytest.mark.parametrize(
     ("path", "body"), [("/v1/names/predict", NAMES_BODY), ("/v2/models/names-gru/infer", V2_NAMES_BODY)]
 )
@@ -445,7 +440,6 @@ async def test_a_traced_request_has_every_stage_span(
     assert {tracing.BATCH_SIZE, tracing.DEVICE, tracing.GRAPH} <= set(forward.attributes)
 
 
-@NOT_WIRED
 async def test_a_burst_shares_one_forward_linked_from_each_request(spans: InMemorySpanExporter) -> None:
     settings = make_settings(models=["names-gru"], max_batch_delay_ms=50, opentelemetry=True)
     traces = [f"{index + 1:032x}" for index in range(4)]
@@ -464,7 +458,6 @@ async def test_a_burst_shares_one_forward_linked_from_each_request(spans: InMemo
     assert any(len(forward.links) > 1 for forward in forwards)  # at least one batch served several traces
 
 
-@NOT_WIRED
 def test_a_served_process_prints_a_requests_stages_with_the_console_exporter(tmp_path: Path) -> None:
     """The issue's end to end: `tinyserve serve` with TINYSERVE_OPENTELEMETRY=true and OTEL_TRACES_EXPORTER=console."""
     port, printed = free_port(), tmp_path / "stdout.txt"

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import __version__
+from service import __version__, tracing
 from service.api.deps import request_context
 from service.api.errors import UnauthorizedError, domain_error_headers, request_id_of
 from service.api.responses import JSONBytesResponse
@@ -193,15 +193,18 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     request.state.model = name
     body = await request.body()  # the middleware caps its size
     started = time.perf_counter()
-    body = codec.decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
-    decoded = codec.decode_request(body, codec.parse_header_length(request.headers.get(HEADER_LENGTH)))
-    requested = model.task.v2_requested(decoded.outputs, decoded.binary_output)
-    prepared = await model.task.v2_prepare(decoded.inputs)
+    with tracing.stage("decode", model=name, version=model.version):
+        body = codec.decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
+        decoded = codec.decode_request(body, codec.parse_header_length(request.headers.get(HEADER_LENGTH)))
+        requested = model.task.v2_requested(decoded.outputs, decoded.binary_output)
+    with tracing.stage("prepare", model=name, version=model.version):
+        prepared = await model.task.v2_prepare(decoded.inputs)
     preprocess_s = time.perf_counter() - started
     outputs, timing = await model.batcher.submit(prepared.payload, prepared.size)
     request.state.batch_size = timing.batch_size
-    tensors = model.task.v2_encode(requested, prepared, outputs)
-    content, header_length = codec.encode_response(name, str(model.version), decoded.id, tensors)
+    with tracing.stage("encode", model=name, version=model.version):
+        tensors = model.task.v2_encode(requested, prepared, outputs)
+        content, header_length = codec.encode_response(name, str(model.version), decoded.id, tensors)
     headers = {"server-timing": server_timing(preprocess_s, timing)}
     if header_length is None:
         return Response(content, media_type="application/json", headers=headers)
