@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.paths import MODELS_STORE, PROJECT_ROOT
-from tests.servers import free_port, wait_ready
+from tests.servers import started_server
 
 
 def build_wheel(out: Path) -> Path:
@@ -52,18 +52,10 @@ def test_wheel_serves_from_another_directory(tmp_path: Path) -> None:
     shutil.copytree(MODELS_STORE, store)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    port = free_port()
-    process = subprocess.Popen(
-        [str(env_root / "bin" / "tinyserve"), "serve", "--port", str(port)],
-        cwd=elsewhere,
-        env={"TINYSERVE_MODEL_STORE": str(store), "TINYSERVE_ACCESS_LOG": "false", "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
-        where = httpx.post(f"{base}/v1/names/predict", json={"names": ["Nakamura"]}).json()
+    command = [str(env_root / "bin" / "tinyserve"), "serve", "--port", "0"]
+    environment = {"TINYSERVE_MODEL_STORE": str(store), "TINYSERVE_ACCESS_LOG": "false", "PATH": "/usr/bin:/bin"}
+    with started_server(command, environment, cwd=elsewhere) as server:
+        where = httpx.post(f"{server.base}/v1/names/predict", json={"names": ["Nakamura"]}).json()
         assert where["predictions"][0]["country"] == "Japanese"
         probe = subprocess.run(
             [str(python), "-c", "import service; print(service.__file__)"],
@@ -73,8 +65,3 @@ def test_wheel_serves_from_another_directory(tmp_path: Path) -> None:
             check=True,
         )
         assert probe.stdout.startswith(str(purelib)), "the server must run the installed wheel, not the source tree"
-    finally:
-        process.terminate()
-        process.wait(30)
-        assert process.stderr is not None
-        process.stderr.close()

@@ -3,15 +3,12 @@
 import io
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
 
 from service.logs import JSONFormatter
 from tests.hardening import tally
 from tests.hardening.conftest import Reference
 from tests.service.conftest import make_settings, running_app
+from tests.service.faults import faulty_model
 
 
 async def test_a_failing_forward_is_logged_with_its_traceback(reference: Reference) -> None:
@@ -22,22 +19,11 @@ async def test_a_failing_forward_is_logged_with_its_traceback(reference: Referen
     logger.addHandler(handler)
     try:
         async with running_app(make_settings(models=["digits-cnn"])) as (app, client):
-            batcher = app.state.registry.get("digits-cnn").batcher
-            original = batcher._forward
-            calls = {"n": 0}
-
-            def forward(payloads: Sequence[Any]) -> np.ndarray:
-                calls["n"] += 1
-                if calls["n"] == 1:
-                    raise RuntimeError("simulated CUDA error: device-side assert triggered")
-                result: np.ndarray = original(payloads)
-                return result
-
-            batcher._forward = forward
             pixels, label = reference.digits[0]
             body = {"images": [{"pixels": pixels.tolist()}]}
-            failed = await client.post("/v1/digits/predict", json=body, headers={"X-Request-ID": "trace-me-7"})
-            after = await client.post("/v1/digits/predict", json=body)
+            with faulty_model(app, "digits-cnn", fail_calls=frozenset({1})):
+                failed = await client.post("/v1/digits/predict", json=body, headers={"X-Request-ID": "trace-me-7"})
+                after = await client.post("/v1/digits/predict", json=body)
     finally:
         logger.removeHandler(handler)
 

@@ -5,7 +5,6 @@ import base64
 import gzip
 import json
 import re
-import threading
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +17,7 @@ from artifacts import ModelStore
 from tests.paths import MODELS_STORE
 from tests.service.api.v2.wire import binary_body, bytes_elements, json_body, read_outputs
 from tests.service.conftest import make_settings, running_app, server_timing, wait_until
+from tests.service.faults import faulty_model
 from tests.service.images import dark_on_light
 
 pytestmark = pytest.mark.asyncio
@@ -488,21 +488,16 @@ async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.nda
             content, headers = binary_body([("images", "FP32", [2, 1, 28, 28], normalised.tobytes())])
             return await client.post(INFER, content=content, headers=headers)
 
-        batcher = app.state.registry.get(DIGITS).batcher
-        release, forward = threading.Event(), batcher._forward
-
-        def held_forward(payloads: list[np.ndarray]) -> np.ndarray:
-            release.wait(5)
-            return forward(payloads)
-
-        batcher._forward = held_forward
-        holder = asyncio.ensure_future(v1(0))
-        await wait_until(lambda: not batcher.idle and batcher.queued_items == 0)  # the worker holds it
-        calls = asyncio.gather(*[call for i in range(8) for call in (v1(i), v2(i))])
-        await wait_until(lambda: batcher.queued_items == 24)  # every row waits behind the held request
-        release.set()
-        responses = await calls
-        assert (await holder).status_code == 200
+        with faulty_model(app, DIGITS, hold=True) as forward:
+            batcher = app.state.registry.get(DIGITS).batcher
+            holder = asyncio.ensure_future(v1(0))
+            await wait_until(lambda: forward.entered.is_set() and batcher.queued_items == 0)  # the worker holds it
+            calls = asyncio.gather(*[call for i in range(8) for call in (v1(i), v2(i))])
+            await wait_until(lambda: batcher.queued_items == 24)  # every row waits behind the held request
+            forward.release.set()
+            responses = await calls
+            assert (await holder).status_code == 200
+        assert forward.batch_sizes == [1, 16]  # the held request, then the 16 requests' 24 rows as one batch
         v1_responses, v2_responses = responses[0::2], responses[1::2]
         sizes = [int(server_timing(r)["batch_size"]) for r in responses]
         assert sizes == [24] * 16
