@@ -2,8 +2,8 @@
 
 Each subcommand prints what it saw and exits 1 when the check fails:
   wait-ready URL            poll /health/ready until 200; prints the seconds it took
-  models URL --data-dir D   every model ready, and its accuracy on evenly spaced test rows
-                            no lower than the manifest's test accuracy allows for that sample
+  models URL --data-dir D   every model ready; each digits and names model's accuracy on evenly
+                            spaced test rows no lower than its manifest's test accuracy allows
   upload URL --data-dir D   multipart PNGs of MNIST test digits to /v1/digits/predict/upload
   playground URL            GET / is the HTML playground (skipped while it answers 404)
   auth URL --api-key K      /v1 answers 401 without a key and 200 with it
@@ -141,13 +141,15 @@ def models(args: argparse.Namespace) -> None:
             name = info["name"]
             if info["status"] != "ready":
                 fail(f"{name} is {info['status']}: {info.get('error')}")
-            expected = float(info["metrics"]["test_accuracy"])
             if info["task"] == "image-classification":
                 measured = digits_accuracy(http, name, images[digit_rows], labels[digit_rows])
             elif info["task"] == "text-classification":
                 measured = names_accuracy(http, name, name_rows)
             else:
-                fail(f"{name}: no test data for task {info['task']!r}")
+                # MNIST and the names are the test sets this check has; other tasks' models must be ready.
+                print(f"{name} v{info['version']}: ready; accuracy not checked (task {info['task']!r})")
+                continue
+            expected = float(info["metrics"]["test_accuracy"])
             floor = lowest_credible(expected, args.samples)
             print(
                 f"{name} v{info['version']}: {measured:.1f} % on {args.samples} test rows "
