@@ -29,7 +29,7 @@ class Settings(BaseSettings):
         description="Comma-separated models to serve, each NAME or NAME:VERSION; empty = all, highest version.",
     )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N (auto = CUDA when available).")
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Bind address (0.0.0.0: every interface, as in a container).")
     port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 = any free one (the log says which).")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
     torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads per worker.")
@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys; when set, /v1 needs one."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least severe log level written: debug, info, warning or error."
+    )
     access_log: bool = Field(True, description="One JSON line per request.")
     opentelemetry: bool = Field(
         False,
