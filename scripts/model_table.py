@@ -1,5 +1,10 @@
-"""Print the README's model tables from the committed manifests: python scripts/model_table.py."""
+"""Print the model tables from the committed manifests: python scripts/model_table.py [--no-commands].
 
+The README shows the tables (``--no-commands``); docs/models.md shows them with each artifact's training
+command. tests/test_readme.py and tests/test_docs.py keep both copies equal to this output.
+"""
+
+import sys
 from pathlib import Path
 
 import torch
@@ -49,7 +54,7 @@ def answer(artifact: LoadedArtifact, text: str) -> str:
     return decode_sequence(artifact.model(tokens)[0].argmax(dim=-1), artifact.manifest.labels)
 
 
-def model_table(root: Path = Path("models_store")) -> str:
+def model_table(root: Path = Path("models_store"), commands: bool = True) -> str:
     store = ModelStore(root)
     names = [name for name in store.model_names() if name not in COURSE_REFERENCES]
     course = [name for name in store.model_names() if name in COURSE_REFERENCES]
@@ -79,6 +84,8 @@ def model_table(root: Path = Path("models_store")) -> str:
                 f"| {COURSE_REFERENCES[name]} | {manifest.parameters:,} | {size_kb(store.resolve(name)):,.0f} KB "
                 f"| {manifest.training.seconds:.1f} s |"
             )
+    if not commands:
+        return "\n".join(lines)
     lines += ["", "The exact command that produced each artifact (from its manifest):", ""]
     for name in [*names, *course]:
         lines.append(f"- `{name}`: `{store.load(name).manifest.training.command}`")
@@ -86,4 +93,4 @@ def model_table(root: Path = Path("models_store")) -> str:
 
 
 if __name__ == "__main__":
-    print(model_table())
+    print(model_table(commands="--no-commands" not in sys.argv[1:]))
