@@ -62,7 +62,7 @@ def meaning(field: FieldInfo) -> str:
     text = field.description or ""
     if not text:
         raise SystemExit("a setting has no description=: add one in service/settings.py")
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
 def render() -> str:
