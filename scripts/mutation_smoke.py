@@ -134,9 +134,9 @@ MUTANTS = (
 
 
 def copy_repository(target: Path) -> None:
-    """The tracked files and the untracked ones git does not ignore, as they are in the work tree now."""
+    """The tracked files as they are in the work tree now (untracked work in progress stays out)."""
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        ["git", "ls-files", "-z", "--cached"],
         cwd=ROOT,
         check=True,
         capture_output=True,

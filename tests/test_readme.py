@@ -1,11 +1,13 @@
 """The README cannot rot: its examples run against a real server, its tables match the code."""
 
+import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,32 @@ def code_blocks(language: str) -> list[str]:
     return [block for block in blocks if DOCUMENTED_URL in block and not block.startswith("make ")]
 
 
+def json_answers(output: str) -> list[dict[str, Any]]:
+    """The prediction answers in ``output`` (curl prints them without a newline in between)."""
+    decoder, answers, start = json.JSONDecoder(), [], output.find('{"model"')
+    while start != -1:
+        answer, end = decoder.raw_decode(output, start)
+        answers.append(answer)
+        start = output.find('{"model"', end)
+    return answers
+
+
+ANSWER_FIELDS = re.compile(r'"(digit|name|country)":("[^"]*"|\d+)')
+
+
+def documented_answer(block: str) -> dict[str, Any] | None:
+    """The ```json answer printed right after ``block`` in the README: its model and the label fields
+    of its first prediction (probabilities vary with the platform; the answers must not)."""
+    after = README.split(block, 1)[1].removeprefix("```").lstrip("\n")
+    if not after.startswith("```json\n"):
+        return None
+    answer = after.removeprefix("```json\n").split("```", 1)[0]
+    model = re.search(r'"model":"([^"]+)"', answer)
+    first = answer.split('"top_k"', 1)[0]
+    assert model is not None, answer
+    return {"model": model.group(1), "first": {k: json.loads(v) for k, v in ANSWER_FIELDS.findall(first)}}
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     with running_server() as (base, _):
@@ -37,6 +65,14 @@ def test_shell_examples_run(server: str, block: str, tmp_path: Path) -> None:
     result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr + result.stdout
     assert result.stdout.strip()
+    answers = json_answers(result.stdout)
+    documented = documented_answer(block)
+    assert bool(answers) is bool(documented), "a prediction example needs its documented answer after it"
+    if documented:
+        assert answers[0]["model"] == documented["model"]
+        for answer in answers:  # every call in the block gets the documented answer (7, Japanese)
+            first = answer["predictions"][0]
+            assert {key: first[key] for key in documented["first"]} == documented["first"]
 
 
 @pytest.mark.parametrize("block", code_blocks("python"))
@@ -72,3 +108,9 @@ def test_exactly_two_setup_commands() -> None:
     quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```bash\n(.*?)```", quick_start, flags=re.DOTALL)
     assert [c.split("#")[0].strip() for c in commands] == ["make serve", "make test"]
+
+
+def test_the_documented_answers_are_the_ones_checked() -> None:
+    answers = [documented_answer(block) for block in code_blocks("bash")]
+    assert {"model": "digits-resnet", "first": {"digit": 7}} in answers
+    assert {"model": "names-gru", "first": {"name": "Nakamura", "country": "Japanese"}} in answers

@@ -25,20 +25,24 @@ FILES = [("files", ("one.png", ONE, "image/png"))]
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "model", "k"),
     [
-        "",
-        "top_k=10&model=digits-cnn",
-        "top_k=03",  # valid, not the plain spelling
-        "top_k=1&top_k=2",  # the last value counts, as for any query parameter
-        "unknown=1",
+        ("", "digits-resnet", 3),  # the most accurate digits model, the default top_k
+        ("top_k=10&model=digits-cnn", "digits-cnn", 10),
+        ("top_k=03", "digits-resnet", 3),  # valid, not the plain spelling
+        ("top_k=1&top_k=2", "digits-resnet", 2),  # the last value counts, as for any query parameter
+        ("unknown=1", "digits-resnet", 3),
     ],
 )
-async def test_uploads_are_answered_whatever_the_query_spelling(client: httpx.AsyncClient, query: str) -> None:
+async def test_uploads_are_answered_whatever_the_query_spelling(
+    client: httpx.AsyncClient, query: str, model: str, k: int
+) -> None:
     response = await client.post(f"/v1/digits/predict/upload?{query}", files=FILES)
     assert response.status_code == 200, response.text
+    assert response.json()["model"] == model
     prediction = response.json()["predictions"][0]
-    assert prediction["digit"] == 1
+    assert prediction["digit"] == 1 and prediction["top_k"][0]["digit"] == 1
+    assert len(prediction["top_k"]) == k
     assert "preprocessed" not in prediction
 
 
