@@ -68,10 +68,17 @@ MUTANTS = (
         ("tests/service/test_configuration.py::test_the_item_count_limits_are_the_configured_ones",),
     ),
     Mutant(
-        "body-limit-off-by-one-k",
+        "streamed-body-limit-doubled",
         "service/api/middleware.py",
         "if received > self.max_body_bytes:",
         "if received > self.max_body_bytes * 2:",
+        ("tests/service/test_configuration.py::test_the_body_limit_is_the_configured_one",),
+    ),
+    Mutant(
+        "declared-body-limit-doubled",
+        "service/api/middleware.py",
+        "if declared is not None and declared > self.max_body_bytes:",
+        "if declared is not None and declared > self.max_body_bytes * 2:",
         ("tests/service/test_configuration.py::test_the_body_limit_is_the_configured_one",),
     ),
     Mutant(

@@ -8,7 +8,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,11 @@ def ink_png(width: int, height: int) -> bytes:
     image = Image.new("L", (width, height), 255)
     image.paste(0, (width // 3, height // 3, 2 * width // 3, 2 * height // 3))
     return png_bytes(image)
+
+
+async def chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
 def grid() -> list[list[int]]:
@@ -167,9 +172,16 @@ async def test_the_body_limit_is_the_configured_one() -> None:
         over = await client.post(
             "/v1/names/predict", content=json.dumps(NAMES) + padding * 2, headers={"content-type": "application/json"}
         )
+        streamed = await client.post(  # chunked, no Content-Length: counted as it arrives
+            "/v1/names/predict",
+            content=chunks([json.dumps(NAMES).encode(), padding.encode() * 2]),
+            headers={"content-type": "application/json"},
+        )
     assert under.status_code == 200 and under.json()["predictions"][0]["country"] == "Japanese"
-    assert over.status_code == 413, over.text
-    assert "over the 2048 byte limit" in over.json()["error"]["message"]
+    for response in (over, streamed):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["type"] == "payload_too_large"
+        assert "over the 2048 byte limit" in response.json()["error"]["message"]
 
 
 async def test_65_uploaded_files_are_refused(client: httpx.AsyncClient) -> None:
