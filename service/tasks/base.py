@@ -16,7 +16,7 @@ the batcher concatenates payloads and the runner calls ``collate`` and the lane'
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import torch
@@ -26,8 +26,9 @@ from torch import nn
 from artifacts import GoldenSamples, ModelManifest
 from service.runtime.errors import InvalidInputError, UnprocessableInputError
 from service.runtime.graphs import Inputs, Lane
-from service.runtime.tensors import InputTensor, OutputTensor, RequestedOutput, TensorSpec
+from service.runtime.tensors import BYTES, InputTensor, OutputTensor, RequestedOutput, TensorSpec
 from service.settings import Settings
+from service.tasks.schemas import validate_json
 
 RequestT = TypeVar("RequestT")
 PayloadT = TypeVar("PayloadT")
@@ -57,6 +58,7 @@ class Task(ABC, Generic[RequestT, PayloadT]):
     response_model: ClassVar[type[BaseModel]]
     examples: ClassVar[dict[str, Any]]  # OpenAPI examples of ``request_model``
     errors: ClassVar[dict[int, str]]  # the client errors its routes document, status -> when
+    items_field: ClassVar[str]  # the request's list of items, counted against ``item_limit``
     accepts_files: ClassVar[bool] = False  # the upload route (multipart files) serves this kind
 
     def __init__(self, manifest: ModelManifest, settings: Settings) -> None:
@@ -72,9 +74,20 @@ class Task(ABC, Generic[RequestT, PayloadT]):
     # ---- /v1 ----
 
     @classmethod
-    @abstractmethod
     def parse(cls, body: bytes, schema: type[BaseModel], settings: Settings) -> tuple[RequestT, str | None]:
-        """A JSON body as this kind's request (validated against ``schema``), and the model it names."""
+        """A JSON body as this kind's request (validated against ``schema``), and the model it names.
+
+        By default the body is validated by pydantic-core in one pass and its list of items (the
+        field ``items_field`` names) is held to ``item_limit``; a kind with a faster parser overrides this.
+        """
+        parsed = validate_json(schema, body)
+        check_count(cls.items_field, len(getattr(parsed, cls.items_field)), cls.item_limit(settings))
+        return cast(RequestT, parsed), getattr(parsed, "model", None)
+
+    @classmethod
+    def item_limit(cls, settings: Settings) -> int:
+        """The most items (images, names, rows) one request may carry."""
+        return settings.max_rows
 
     @classmethod
     def parse_files(cls, files: Sequence[bytes], top_k: int, return_preprocessed: bool, settings: Settings) -> RequestT:
@@ -183,3 +196,16 @@ def bytes_input(tensor: InputTensor, what: str) -> list[bytes]:
     if not isinstance(tensor.data, list):
         raise InvalidInputError(f"input {tensor.name!r} must be BYTES ({what}), not {tensor.datatype}")
     return tensor.data
+
+
+def text_input(tensor: InputTensor) -> list[str]:
+    """A BYTES input's elements as UTF-8 strings, naming the first that is not."""
+    if tensor.datatype != BYTES:
+        raise InvalidInputError(f"input {tensor.name!r} must be BYTES (UTF-8 strings), not {tensor.datatype}")
+    texts = []
+    for i, raw in enumerate(bytes_input(tensor, "UTF-8 strings")):
+        try:
+            texts.append(raw.decode())
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"{tensor.name}[{i}] is not valid UTF-8") from None
+    return texts

@@ -1,7 +1,7 @@
 """What every classifier shares: probabilities over labels, top-k results, V2's classification extension."""
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,6 +38,18 @@ class SoftmaxOutputs(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.model(x)
         return logits.softmax(dim=1)
+
+
+class Transformed(nn.Module):
+    """A model followed by a fixed function of its output (binary or per-position probabilities)."""
+
+    def __init__(self, model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.transform = transform
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.transform(self.model(x))
 
 
 def check_finite(outputs: np.ndarray) -> None:

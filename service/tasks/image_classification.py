@@ -135,6 +135,7 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
     }
     label_datatype = "INT64"
     accepts_files = True
+    items_field = "images"
 
     def __init__(self, manifest: Any, settings: Settings) -> None:
         super().__init__(manifest, settings)

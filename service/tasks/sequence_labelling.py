@@ -16,13 +16,13 @@ from torch import nn
 from artifacts import GoldenSamples, SequencePreprocessing
 from artifacts.sequence import SequenceInputError, check_sequence, encode_sequences
 from nets.course import per_position_probabilities
-from service.runtime.errors import InvalidInputError, UnprocessableInputError
+from service.runtime.errors import UnprocessableInputError
 from service.runtime.graphs import Lane
 from service.runtime.tensors import BYTES, InputTensor, OutputTensor, RequestedOutput, TensorSpec
 from service.settings import Settings
-from service.tasks.base import Batch, Prepared, Task, batch_size, bytes_input, check_count
-from service.tasks.classification import check_finite
-from service.tasks.schemas import StrictRequest, validate_json
+from service.tasks.base import Batch, Prepared, Task, batch_size, text_input
+from service.tasks.classification import Transformed, check_finite
+from service.tasks.schemas import StrictRequest
 
 OUTPUT, PROBABILITIES = "output", "probabilities"
 
@@ -51,20 +51,12 @@ class SequencesResponse(BaseModel):
     predictions: list[SequencePrediction]
 
 
-class PerPositionProbabilities(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return per_position_probabilities(self.model(tokens))
-
-
 class SequenceLabelling(Task[SequencesRequest, list[str]]):
     kind = "sequence-labelling"
     preprocessing = SequencePreprocessing
     request_model = SequencesRequest
     response_model = SequencesResponse
+    items_field = "sequences"
     examples = {"hello": {"summary": "the course's example", "value": {"sequences": ["hello"]}}}
     errors = {
         400: "body not JSON",
@@ -77,13 +69,6 @@ class SequenceLabelling(Task[SequencesRequest, list[str]]):
         self.prep: SequencePreprocessing = manifest.preprocessing
 
     # ---- /v1 ----
-
-    @classmethod
-    def parse(cls, body: bytes, schema: type[BaseModel], settings: Settings) -> tuple[SequencesRequest, str | None]:
-        parsed = validate_json(schema, body)
-        assert isinstance(parsed, SequencesRequest)
-        check_count("sequences", len(parsed.sequences), settings.max_rows)
-        return parsed, getattr(parsed, "model", None)
 
     async def prepare(self, request: SequencesRequest) -> Prepared[list[str]]:
         return Prepared(self.checked(request.sequences, "sequences"), len(request.sequences))
@@ -124,15 +109,8 @@ class SequenceLabelling(Task[SequencesRequest, list[str]]):
 
     async def v2_prepare(self, inputs: list[InputTensor]) -> Prepared[list[str]]:
         tensor = self.single_input(inputs)
-        if tensor.datatype != BYTES:
-            raise InvalidInputError(f"input 'sequences' must be BYTES (UTF-8 strings), not {tensor.datatype}")
+        texts = text_input(tensor)
         n = batch_size(tensor, 1, self.settings.max_rows, "[n] for n strings")
-        texts = []
-        for i, raw in enumerate(bytes_input(tensor, "UTF-8 strings")):
-            try:
-                texts.append(raw.decode())
-            except UnicodeDecodeError:
-                raise InvalidInputError(f"sequences[{i}] is not valid UTF-8") from None
         return Prepared(self.checked(texts, "sequences"), n)
 
     def v2_encode(
@@ -159,7 +137,8 @@ class SequenceLabelling(Task[SequencesRequest, list[str]]):
         texts = self.golden_payload(golden)
         tokens, _ = encode_sequences(texts, self.prep.vocabulary, self.prep.max_length)
         # Not traced: a trace would fix the number of steps of the RNN cell's loop to the example's.
-        return [Lane("sequences", PerPositionProbabilities(model), [((tokens,), golden.probabilities)])]
+        served = Transformed(model, per_position_probabilities)
+        return [Lane("sequences", served, [((tokens,), golden.probabilities)])]
 
     def collate(self, payloads: Sequence[list[str]]) -> Batch:
         texts = [text for payload in payloads for text in payload]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
 from artifacts import GoldenSamples, TabularPreprocessing
@@ -20,12 +20,13 @@ from service.runtime.errors import InvalidInputError, UnprocessableInputError
 from service.runtime.graphs import Lane
 from service.runtime.tensors import InputTensor, TensorSpec
 from service.settings import Settings
-from service.tasks.base import Batch, Prepared, Task, batch_size, check_count, numeric_input
-from service.tasks.schemas import StrictRequest, validate_json
+from service.tasks.base import Batch, Prepared, Task, batch_size, numeric_input
+from service.tasks.schemas import StrictRequest
 
 # Finite numbers only, and a string is not a number: "4" gets a 422 that names the field.
 FeatureValue = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 FEATURES_INPUT = "features"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class TabularRequest(StrictRequest):
@@ -57,18 +58,12 @@ class TabularInputs(Task[TabularRequest, np.ndarray]):
 
     preprocessing = TabularPreprocessing
     request_model = TabularRequest
+    items_field = "inputs"
 
     def __init__(self, manifest: Any, settings: Settings) -> None:
         super().__init__(manifest, settings)
         self.prep: TabularPreprocessing = manifest.preprocessing
         self.feature_names = self.prep.feature_names
-
-    @classmethod
-    def parse(cls, body: bytes, schema: type[BaseModel], settings: Settings) -> tuple[TabularRequest, str | None]:
-        parsed = validate_json(schema, body)
-        assert isinstance(parsed, TabularRequest)
-        check_count("rows", len(parsed.inputs), settings.max_rows)
-        return parsed, getattr(parsed, "model", None)
 
     async def prepare(self, request: TabularRequest) -> Prepared[np.ndarray]:
         rows = []
@@ -79,14 +74,15 @@ class TabularInputs(Task[TabularRequest, np.ndarray]):
                 problem = f"missing {missing}" if missing else f"unknown {unknown}"
                 raise UnprocessableInputError(f"inputs[{i}]: {problem}; the features are {self.feature_names}")
             rows.append([row[name] for name in self.feature_names])
-        features = np.asarray(rows, dtype=np.float32)
+        features = np.asarray(rows, dtype=np.float64)
         self.check_ranges(features, "inputs")
-        return Prepared(features, len(features))
+        return Prepared(features.astype(np.float32), len(features))
 
     def check_ranges(self, features: np.ndarray, where: str) -> None:
         """Values outside a feature's documented range (or past float32's) are refused, naming the value."""
-        if not np.isfinite(features).all():
-            row, column = np.argwhere(~np.isfinite(features))[0]
+        representable = np.isfinite(features) & (np.abs(features) <= FLOAT32_MAX)
+        if not representable.all():
+            row, column = np.argwhere(~representable)[0]
             raise UnprocessableInputError(f"{where}[{row}].{self.feature_names[column]}: must be a finite number")
         for column, feature in enumerate(self.prep.features):
             values = features[:, column]

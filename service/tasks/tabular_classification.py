@@ -11,7 +11,7 @@ from torch import nn
 from nets.course import binary_probabilities
 from service.runtime.tensors import BYTES
 from service.tasks.base import Prepared
-from service.tasks.classification import ClassificationTask, scores
+from service.tasks.classification import ClassificationTask, SoftmaxOutputs, Transformed, scores
 from service.tasks.tabular import TabularInputs, TabularRequest
 
 
@@ -32,27 +32,6 @@ class TabularClassificationResponse(BaseModel):
     model: str
     version: int
     predictions: list[TabularPrediction]
-
-
-class BinaryProbabilities(nn.Module):
-    """A model's positive-class probability (N, 1) -> class probabilities (N, 2)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return binary_probabilities(self.model(features))
-
-
-class Softmax(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.model(features)
-        return logits.softmax(dim=1)
 
 
 class TabularClassification(TabularInputs, ClassificationTask[TabularRequest, np.ndarray]):
@@ -94,7 +73,11 @@ class TabularClassification(TabularInputs, ClassificationTask[TabularRequest, np
         device = next(model.parameters()).device
         with torch.inference_mode():
             outputs = model(torch.zeros(1, len(self.feature_names), device=device)).shape[-1]
-        return BinaryProbabilities(model) if outputs == 1 and len(self.labels) == 2 else Softmax(model)
+        return (
+            Transformed(model, binary_probabilities)
+            if outputs == 1 and len(self.labels) == 2
+            else SoftmaxOutputs(model)
+        )
 
     def request_example(self) -> dict[str, Any]:
         return {**super().request_example(), "top_k": 2}

@@ -16,13 +16,13 @@ from torch import nn
 from artifacts import GoldenSamples, TextPreprocessing
 from artifacts.text import FOLDING_RULE, encode_names, fold_name, has_letter
 from nets.names import NamesGRU, StepwiseNamesGRU
-from service.runtime.errors import InvalidInputError, UnprocessableInputError
+from service.runtime.errors import UnprocessableInputError
 from service.runtime.graphs import Alternative, Graph, Lane, scripted_graph
 from service.runtime.tensors import BYTES, InputTensor, TensorSpec
 from service.settings import Settings
-from service.tasks.base import Batch, Prepared, batch_size, bytes_input, check_count
+from service.tasks.base import Batch, Prepared, batch_size, text_input
 from service.tasks.classification import ClassificationTask, SoftmaxOutputs, scores
-from service.tasks.schemas import StrictRequest, validate_json
+from service.tasks.schemas import StrictRequest
 
 STEPWISE_PROBES = (1, 4, 16, 32, 64)  # batch sizes at which the stepwise GRU is timed against PyTorch's
 STEPWISE_FIXED_UNTIL = 16  # up to where it runs when autotuning is off
@@ -85,6 +85,7 @@ class TextClassification(ClassificationTask[NamesRequest, list[str]]):
         422: "empty name, no letter after folding, over 64 characters, too many names, top_k out of range",
     }
     label_datatype = BYTES
+    items_field = "names"
 
     def __init__(self, manifest: Any, settings: Settings) -> None:
         super().__init__(manifest, settings)
@@ -100,11 +101,8 @@ class TextClassification(ClassificationTask[NamesRequest, list[str]]):
     # ---- /v1 ----
 
     @classmethod
-    def parse(cls, body: bytes, schema: type[BaseModel], settings: Settings) -> tuple[NamesRequest, str | None]:
-        parsed = validate_json(schema, body)
-        assert isinstance(parsed, NamesRequest)
-        check_count("names", len(parsed.names), settings.max_names)
-        return parsed, getattr(parsed, "model", None)
+    def item_limit(cls, settings: Settings) -> int:
+        return settings.max_names
 
     async def prepare(self, request: NamesRequest) -> Prepared[list[str]]:
         self.check_top_k(request.top_k)
@@ -157,15 +155,8 @@ class TextClassification(ClassificationTask[NamesRequest, list[str]]):
 
     async def v2_prepare(self, inputs: list[InputTensor]) -> Prepared[list[str]]:
         tensor = self.single_input(inputs)
-        if tensor.datatype != BYTES:
-            raise InvalidInputError(f"input 'names' must be BYTES (UTF-8 strings), not {tensor.datatype}")
+        names = text_input(tensor)
         n = batch_size(tensor, 1, self.settings.max_names, "[n] for n names")
-        names = []
-        for i, raw in enumerate(bytes_input(tensor, "UTF-8 strings")):
-            try:
-                names.append(raw.decode())
-            except UnicodeDecodeError:
-                raise InvalidInputError(f"names[{i}] is not valid UTF-8") from None
         return Prepared(self.fold(names), n)
 
     # ---- the model ----

@@ -30,7 +30,7 @@ from tests.hardening import tally
 from tests.service.conftest import make_settings
 
 EXAMPLES = int(os.environ.get("TINYSERVE_FUZZ_EXAMPLES", "100"))
-MODELS = ["digits-cnn", "names-gru"]
+MODELS = ["digits-cnn", "names-gru", "linear-regression", "diabetes-mlp", "hello-rnn"]  # every task kind
 V1_OPERATIONS = [
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{name}"),
@@ -96,6 +96,32 @@ def test_v1_operation_answers_as_documented(
     def fuzz(case: schemathesis.Case[APIOperation[Any, Any, Any, Any]]) -> None:
         response = case.call()
         tally.record(f"schemathesis: {method} {path} ({mode.value})", response.status_code)
+        case.validate_response(response)
+
+    fuzz()
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
+def test_the_generic_route_answers_as_documented_for_every_task(
+    api_schema: OpenApiSchema, model: str, mode: GenerationMode
+) -> None:
+    """The generic route with a served model's name: bodies of every task's schema reach that model's task."""
+    wait_until_ready(api_schema)
+    operation = api_schema["/v1/models/{name}/predict"]["POST"]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES // 2,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    )
+    def fuzz(case: schemathesis.Case[APIOperation[Any, Any, Any, Any]]) -> None:
+        case.path_parameters = {"name": model}
+        response = case.call()
+        tally.record(f"schemathesis: POST /v1/models/{model}/predict ({mode.value})", response.status_code)
         case.validate_response(response)
 
     fuzz()

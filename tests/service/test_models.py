@@ -7,6 +7,8 @@ from tests.service.conftest import TEST_DEVICE
 
 pytestmark = pytest.mark.asyncio
 
+TOY_MODELS = {"linear-regression", "logistic-regression", "hello-rnncell", "hello-rnn", "hello-embedding"}
+
 
 async def test_list_models(client: httpx.AsyncClient, committed_models: list[str]) -> None:
     response = await client.get("/v1/models")
@@ -18,9 +20,14 @@ async def test_list_models(client: httpx.AsyncClient, committed_models: list[str
         assert info["version"] in info["versions"]
         assert info["device"] == TEST_DEVICE
         assert info["parameters"] > 0
-        assert 0 < info["metrics"]["test_accuracy"] <= 100
-        # Every model swaps in its traced graph once it passes the golden check (the GRU's for unpadded batches).
-        assert info["graph"] == "traced"
+        accuracy = info["metrics"]["test_accuracy"]
+        if info["name"] in TOY_MODELS:  # trained on a handful of points: no held-out test set
+            assert accuracy is None and info["metrics"]["extra"]
+        else:
+            assert 0 < accuracy <= 100
+        # Every model swaps in its traced graph once it passes the golden check (the GRU's for unpadded
+        # batches), except sequence models: a trace would fix their RNN loop to one length.
+        assert info["graph"] == ("eager" if info["task"] == "sequence-labelling" else "traced")
         assert info["onednn_from_batch"] in {None, *ONEDNN_PROBES}
         if info["task"] == "text-classification" or info["device"] != "cpu":
             assert info["onednn_from_batch"] is None

@@ -163,7 +163,11 @@ def test_model_metadata(client: triton.InferenceServerClient, models: list[dict[
         assert metadata["name"] == model["name"] and metadata["platform"] == "pytorch"
         assert metadata["versions"] == [str(model["version"])]
         classes = len(model["labels"])
-        assert metadata["outputs"][0] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]}
+        expected = {
+            "regression": {"name": "value", "datatype": "FP32", "shape": [-1, 1]},
+            "sequence-labelling": {"name": "output", "datatype": "BYTES", "shape": [-1]},
+        }.get(model["task"], {"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]})
+        assert metadata["outputs"][0] == expected
 
 
 # ---- digits ----
@@ -273,6 +277,39 @@ def test_names_equal_v1(client: triton.InferenceServerClient, v1: httpx.Client, 
     ranked = client.infer(NAMES, [tensor("names", names, "BYTES", binary)], outputs=outputs(binary, 2))
     top = ranked.as_numpy("probabilities")[0][0]
     assert (top.decode() if isinstance(top, bytes) else top).endswith(":Japanese")
+
+
+# ---- the course's models ----
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize("model", ["hello-rnncell", "hello-rnn", "hello-embedding"])
+def test_hello_becomes_ohlol(client: triton.InferenceServerClient, v1: httpx.Client, model: str, binary: bool) -> None:
+    strings = np.array([b"hello", b"hel"], dtype=np.object_)
+    requested = [triton.InferRequestedOutput(name, binary_data=binary) for name in ("output", "probabilities")]
+    result = client.infer(model, [tensor("sequences", strings, "BYTES", binary)], outputs=requested)
+    assert [text.decode() if isinstance(text, bytes) else text for text in result.as_numpy("output")] == [
+        "ohlol",
+        "ohl",
+    ]
+    answered = v1.post(f"/v1/models/{model}/predict", json={"sequences": ["hello"]}).json()["predictions"][0]
+    per_position = [p["probability"] for p in answered["positions"]]
+    np.testing.assert_allclose(result.as_numpy("probabilities")[0].max(axis=1), per_position, atol=1e-6)
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_tabular_models_equal_v1(client: triton.InferenceServerClient, v1: httpx.Client, binary: bool) -> None:
+    hours = np.array([[1.0], [4.0]], dtype=np.float32)
+    result = client.infer("logistic-regression", [tensor("features", hours, "FP32", binary)], outputs=outputs(binary))
+    assert [label.decode() if isinstance(label, bytes) else label for label in result.as_numpy("label")] == [
+        "fail",
+        "pass",
+    ]
+    answered = v1.post("/v1/models/logistic-regression/predict", json={"inputs": [{"hours": 1.0}, {"hours": 4.0}]})
+    _, rows = rows_of(answered.json(), "label", ["fail", "pass"])
+    np.testing.assert_allclose(result.as_numpy("probabilities"), rows, atol=1e-6)
+    value = client.infer("linear-regression", [tensor("features", hours[1:], "FP32", binary)])
+    assert float(value.as_numpy("value")[0, 0]) == pytest.approx(8.0, abs=0.01)
 
 
 # ---- errors reach the client as InferenceServerException with the HTTP status ----
