@@ -11,7 +11,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,docs]'
 	touch $@
 
 serve: venv  ## serve the committed models on http://127.0.0.1:8000
@@ -51,5 +51,12 @@ bench: venv  ## tinyserve vs hand-written FastAPI (+ the peers: BENCH_ARGS=--pee
 container-check: venv  ## build and run the images with podman, compose too (root; see docs/docker.md)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m container -s tests/deploy/test_container.py
 
+.PHONY: docs docs-serve
+docs: venv  ## the documentation site into site/ (strict: a broken link or a missing page fails)
+	$(BIN)/mkdocs build --strict
+
+docs-serve: venv  ## the documentation site on http://127.0.0.1:8001, rebuilt on every change
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build site
