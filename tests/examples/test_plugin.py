@@ -6,6 +6,7 @@ import math
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,10 +22,17 @@ PLUGIN = PROJECT_ROOT / "examples" / "plugin"
 
 
 @pytest.fixture(scope="module")
-def plugin_store(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    """The plugin installed, its architecture trained for a built-in task, and the same weights
-    published a second time under the plugin's own task kind."""
+def installed_plugin() -> Iterator[None]:
+    """pip install -e examples/plugin, and uninstalled again after: later tests see the environment as it was."""
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", str(PLUGIN)], check=True)
+    yield
+    subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "-y", "tinyserve-example-plugin"], check=True)
+
+
+@pytest.fixture(scope="module")
+def plugin_store(installed_plugin: None, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """The plugin's architecture trained for a built-in task, and the same weights published a second
+    time under the plugin's own task kind."""
     store = tmp_path_factory.mktemp("store")
     train = [sys.executable, "-m", "training", "digits", "--arch", "tiny-digits-net", "--name", "tiny-digits"]
     train += ["--epochs", "1", "--limit", "4000", "--no-augment", "--threads", "1", "--store", str(store)]
