@@ -140,10 +140,15 @@ MUTANTS = (
 )
 
 
-def copy_repository(target: Path) -> None:
-    """The tracked files as they are in the work tree now (untracked work in progress stays out)."""
+def copy_repository(target: Path, committed: bool) -> None:
+    """The work tree as the suite sees it (tracked files and untracked ones git does not ignore),
+    or with ``committed`` the files of HEAD."""
+    if committed:
+        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        return
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached"],
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -178,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants and the tests that must catch them")
+    parser.add_argument("--committed", action="store_true", help="mutate HEAD's files, not the work tree's")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if not args.names or m.name in args.names]
     if args.list or not chosen:
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     survivors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tinyserve-mutants-") as folder:
         copy = Path(folder)
-        copy_repository(copy)
+        copy_repository(copy, args.committed)
         all_tests = tuple(dict.fromkeys(test for mutant in chosen for test in mutant.tests))
         baseline = run_tests(copy, all_tests)
         if baseline.returncode != 0:

@@ -7,6 +7,7 @@ other type would reach the client as a 500. Bounded and derandomised, so CI runs
 import io
 import json
 import math
+from collections import Counter
 
 import httpx
 import numpy as np
@@ -76,36 +77,54 @@ def test_any_pixel_grid_gives_probabilities(digit_runner: ModelRunner, grid: np.
     assert_probabilities(digit_runner.forward([payload]), 1)
 
 
-@BOUNDED
-@given(values=st.lists(st.integers(-300, 300), min_size=784, max_size=784))
-def test_the_schema_accepts_a_grid_exactly_when_every_pixel_is_0_to_255(values: list[int]) -> None:
-    body = json.dumps({"images": [{"pixels": [values[r * 28 : r * 28 + 28] for r in range(28)]}]})
-    valid = all(0 <= v <= 255 for v in values)
-    try:
-        DigitsPredictRequest.model_validate_json(body)
-        assert valid
-    except ValidationError as exc:
-        assert not valid
-        assert exc.error_count() == 1  # fail_fast: the first bad pixel, not all of them
+def test_the_schema_accepts_a_grid_exactly_when_every_pixel_is_0_to_255() -> None:
+    outcomes: Counter[bool] = Counter()
+
+    @BOUNDED
+    @given(values=st.lists(st.integers(-300, 300), min_size=784, max_size=784))
+    def check(values: list[int]) -> None:
+        body = json.dumps({"images": [{"pixels": [values[r * 28 : r * 28 + 28] for r in range(28)]}]})
+        valid = all(0 <= v <= 255 for v in values)
+        outcomes[valid] += 1
+        if valid:
+            parsed = DigitsPredictRequest.model_validate_json(body)
+            assert parsed.images[0].pixels == [values[r * 28 : r * 28 + 28] for r in range(28)]
+        else:
+            with pytest.raises(ValidationError) as refused:
+                DigitsPredictRequest.model_validate_json(body)
+            assert refused.value.error_count() == 1  # fail_fast: the first bad pixel, not all of them
+
+    check()
+    assert outcomes[True] > 0 and outcomes[False] > 0, outcomes
 
 
-@BOUNDED
-@given(
-    grey=arrays(
-        np.float32,
-        st.tuples(st.integers(1, 64), st.integers(1, 64)),
-        elements=st.floats(0, 255, width=32, allow_nan=False),
+def test_the_mnist_procedure_takes_any_grey_image() -> None:
+    """Any size, any values: a 28x28 uint8 frame, or 'no visible ink' (always for a uniform image);
+    both outcomes occur, so a procedure that always refused would fail."""
+    outcomes: Counter[str] = Counter()
+
+    @BOUNDED
+    @given(
+        grey=arrays(
+            np.float32,
+            st.tuples(st.integers(1, 64), st.integers(1, 64)),
+            elements=st.floats(0, 255, width=32, allow_nan=False),
+        )
     )
-)
-def test_the_mnist_procedure_takes_any_grey_image(grey: np.ndarray) -> None:
-    """Any size, any values: a 28x28 uint8 frame, or 'no visible ink'."""
-    try:
-        frame = to_mnist(grey)
-    except InvalidInputError as exc:
-        assert "no visible ink" in str(exc)
-        return
-    assert frame.dtype == np.uint8 and frame.shape == (28, 28)
-    assert int(frame.max()) > 0
+    def check(grey: np.ndarray) -> None:
+        try:
+            frame = to_mnist(grey)
+        except InvalidInputError as exc:
+            assert "no visible ink" in str(exc)
+            outcomes["no ink"] += 1
+            return
+        assert grey.max() > grey.min(), "a uniform image has no ink"
+        assert frame.dtype == np.uint8 and frame.shape == (28, 28)
+        assert int(frame.max()) > 0
+        outcomes["frame"] += 1
+
+    check()
+    assert outcomes["frame"] > 0 and outcomes["no ink"] > 0, outcomes
 
 
 # ---- any bytes as an image ----
@@ -157,14 +176,23 @@ image_bytes = st.one_of(
 )
 
 
-@settings(BOUNDED, max_examples=2000)
-@given(data=image_bytes)
-def test_any_bytes_as_an_image_give_a_frame_or_a_documented_error(data: bytes) -> None:
-    try:
-        frame = image_to_mnist(data, LIMIT)
-    except (InvalidInputError, InputTooLargeError):
-        return
-    assert frame.dtype == np.uint8 and frame.shape == (28, 28)
+def test_any_bytes_as_an_image_give_a_frame_or_a_documented_error() -> None:
+    outcomes: Counter[str] = Counter()
+
+    @settings(BOUNDED, max_examples=2000)
+    @given(data=image_bytes)
+    def check(data: bytes) -> None:
+        try:
+            frame = image_to_mnist(data, LIMIT)
+        except (InvalidInputError, InputTooLargeError):
+            outcomes["refused"] += 1
+            return
+        assert frame.dtype == np.uint8 and frame.shape == (28, 28)
+        assert int(frame.max()) > 0
+        outcomes["frame"] += 1
+
+    check()
+    assert outcomes["frame"] > 0 and outcomes["refused"] > 0, outcomes  # damaged files that still decode, too
 
 
 # ---- any Unicode as a name ----
@@ -177,19 +205,27 @@ unicode_names = st.one_of(
 )
 
 
-@BOUNDED
-@given(names=st.lists(unicode_names, min_size=1, max_size=4))
-def test_any_unicode_name_folds_to_a_readable_name_or_is_refused(name_runner: ModelRunner, names: list[str]) -> None:
-    try:
-        folded = name_runner.task.fold(names)
-    except UnprocessableInputError as exc:
-        assert str(exc).startswith("names[")
-        return
-    assert len(folded) == len(names)
-    for name in folded:
-        assert name.isascii() and 0 < len(name) <= MAX_NAME_LENGTH
-        assert any("a" <= ch <= "z" for ch in name)
-    assert_probabilities(name_runner.forward([folded]), len(names))
+def test_any_unicode_name_folds_to_a_readable_name_or_is_refused(name_runner: ModelRunner) -> None:
+    outcomes: Counter[str] = Counter()
+
+    @BOUNDED
+    @given(names=st.lists(unicode_names, min_size=1, max_size=4))
+    def check(names: list[str]) -> None:
+        try:
+            folded = name_runner.task.fold(names)
+        except UnprocessableInputError as exc:
+            assert str(exc).startswith("names[")
+            outcomes["refused"] += 1
+            return
+        assert len(folded) == len(names)
+        for name in folded:
+            assert name.isascii() and 0 < len(name) <= MAX_NAME_LENGTH
+            assert any("a" <= ch <= "z" for ch in name)
+        assert_probabilities(name_runner.forward([folded]), len(names))
+        outcomes["folded"] += 1
+
+    check()
+    assert outcomes["folded"] > 0 and outcomes["refused"] > 0, outcomes
 
 
 @BOUNDED
