@@ -22,6 +22,10 @@ CHARTS: dict[str, Callable[[Results, Path], None]] = {
     "p99.png": charts.p99,
     "bulk.png": charts.bulk,
 }
+MEMORY = {
+    "rss_one_worker": "Resident memory (RSS) of one worker",
+    "pss_two_workers": "Proportional memory (PSS) of two workers, all processes",
+}
 README_ROWS = 5  # tinyserve and the four fastest alternatives
 
 
@@ -171,7 +175,7 @@ def page(results: Results, source: str) -> str:
             + ", ".join(f"{s:.2f} s" for s in results.cold_start_s)
             + "."
         )
-    lines += [f"- Memory, {key.replace('_', ' ')}: {_num(v)} MiB." for key, v in results.memory_mib.items()]
+    lines += [f"- {MEMORY.get(key, key)}: {_num(v)} MiB." for key, v in results.memory_mib.items()]
     if results.missing:
         lines += ["", "## Not in this results file", "", *[f"- {item}" for item in results.missing]]
     return "\n".join(lines) + "\n"
@@ -184,7 +188,8 @@ def outputs(results_path: Path, into: Path, readme: str) -> dict[str, bytes]:
     for name, draw in CHARTS.items():
         draw(results, into / name)
         files[f"docs/performance/{name}"] = (into / name).read_bytes()
-    source = results_path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    resolved = results_path.resolve()
+    source = (resolved.relative_to(PROJECT_ROOT) if resolved.is_relative_to(PROJECT_ROOT) else resolved).as_posix()
     files["docs/performance/latest.md"] = page(results, source).encode()
     head, rest = readme.split(START, 1)
     files["README.md"] = (head + readme_block(results) + rest.split(END, 1)[1]).encode()

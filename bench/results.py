@@ -183,9 +183,26 @@ def from_run(doc: dict[str, Any], peer_doc: dict[str, Any] | None) -> Results:
             if r["kind"] == "bulk" and r["target"] == "tinyserve"
         ],
         cold_start_s=[x["cold_start_s"] for x in doc["servers"] if x["name"] == "tinyserve" and x.get("cold_start_s")],
+        two_workers=_two_workers(doc),
     )
 
 
 def _share(row: dict[str, Any], doc: dict[str, Any]) -> float | None:
     bare = report.bare_reference(doc.get("inprocess", {}), row["model"])
     return row["items_per_s"] / bare if bare else None
+
+
+def _two_workers(doc: dict[str, Any]) -> TwoWorkers | None:
+    """Two workers against one on the primary scenario at its highest concurrency, when both ran."""
+    primary = doc.get("primary")
+    rows = [r for r in doc["summary"] if r["scenario"] == primary]
+    if not rows:
+        return None
+    top = max(r["conc"] for r in rows)
+    by = {r["target"]: r for r in rows if r["conc"] == top}
+    one, two = by.get("tinyserve"), by.get("tinyserve-w2")
+    if not one or not two or not one["rps"]:
+        return None
+    return TwoWorkers(
+        scenario=primary, conc=top, one_worker_rps=one["rps"], two_workers_rps=two["rps"], ratio=two["rps"] / one["rps"]
+    )

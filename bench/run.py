@@ -30,7 +30,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m bench.run`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import PROJECT_ROOT, load, machine, peers, procs, report, scrape, servers, verify
+from bench import PROJECT_ROOT, load, machine, peers, procs, report, results, scrape, servers, verify
 from bench.payloads import Scenario, build_scenarios, primary_digits_model
 from bench.reference import Reference
 
@@ -306,9 +306,12 @@ def run(args: argparse.Namespace, source: Path, argv: list[str] | None) -> int:
     doc["machine"]["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     text = report.markdown(doc)
     (args.out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    # the run in the published format (bench/results.py); copy it to bench/results/ and run bench.publish
+    peer_doc = peers.load(args.peer_results) if args.peer_results else None
+    (args.out / "published.json").write_text(results.from_run(doc, peer_doc).dump())
     (args.out / "results.md").write_text(text)
     print(text)
-    log(f"wrote {args.out / 'results.md'} and results.json")
+    log(f"wrote {args.out / 'results.md'}, results.json and published.json")
     problems = [
         f"{s['name']} (round {s['round']}): {reason}"
         for s in doc["servers"]

@@ -54,20 +54,24 @@ def answer(artifact: LoadedArtifact, text: str) -> str:
     return decode_sequence(artifact.model(tokens)[0].argmax(dim=-1), artifact.manifest.labels)
 
 
-def model_table(root: Path = Path("models_store"), commands: bool = True) -> str:
+def model_table(root: Path = Path("models_store"), commands: bool = True, targets: bool = True) -> str:
+    """The tables of every committed model; ``commands``: each artifact's training command after them,
+    ``targets``: the accuracy each digits and names model was trained to reach."""
     store = ModelStore(root)
     names = [name for name in store.model_names() if name not in COURSE_REFERENCES]
     course = [name for name in store.model_names() if name in COURSE_REFERENCES]
+    target_head, target_rule = (" target |", " ---: |") if targets else ("", "")
     lines = [
-        "| model | version | test accuracy | target | test rows | parameters | size on disk | training time (CPU) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| model | version | test accuracy |{target_head} test rows | parameters | size on disk "
+        "| training time (CPU) |",
+        f"| --- | ---: | ---: |{target_rule} ---: | ---: | ---: | ---: |",
     ]
     for name in names:
         manifest = store.load(name).manifest
-        target = f"{TARGETS[name]:.1f}%" if name in TARGETS else "-"
+        target = (f" {TARGETS[name]:.1f}% |" if name in TARGETS else " - |") if targets else ""
         lines.append(
-            f"| `{name}` | {manifest.version} | {manifest.metrics.test_accuracy or 0.0:.2f}% | {target} "
-            f"| {manifest.metrics.test_size:,} | {manifest.parameters:,} | {size_kb(store.resolve(name)):,.0f} KB "
+            f"| `{name}` | {manifest.version} | {manifest.metrics.test_accuracy or 0.0:.2f}% |{target}"
+            f" {manifest.metrics.test_size:,} | {manifest.parameters:,} | {size_kb(store.resolve(name)):,.0f} KB "
             f"| {manifest.training.seconds / 60:.1f} min |"
         )
     if course:
@@ -93,4 +97,5 @@ def model_table(root: Path = Path("models_store"), commands: bool = True) -> str
 
 
 if __name__ == "__main__":
-    print(model_table(commands="--no-commands" not in sys.argv[1:]))
+    brief = "--no-commands" in sys.argv[1:]  # the README's copy: no commands, no targets
+    print(model_table(commands=not brief, targets=not brief))

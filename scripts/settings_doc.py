@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
 
 from service.settings import Settings
 
@@ -58,17 +59,19 @@ def default_text(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def meaning(field: FieldInfo) -> str:
+def meaning(name: str, field: FieldInfo) -> str:
     text = field.description or ""
     if not text:
-        raise SystemExit("a setting has no description=: add one in service/settings.py")
+        raise ValueError(f"setting {name!r} has no description=: add one in service/settings.py")
     return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
-def render() -> str:
+def render(settings: type[BaseSettings] = Settings) -> str:
+    """The page for ``settings`` (a class other than ``Settings`` only in tests)."""
+    prefix = settings.model_config.get("env_prefix", "")
     rows = [
-        f"| `TINYSERVE_{name.upper()}` | {default_text(field)} | {meaning(field)} |"
-        for name, field in Settings.model_fields.items()
+        f"| `{prefix}{name.upper()}` | {default_text(field)} | {meaning(name, field)} |"
+        for name, field in settings.model_fields.items()
     ]
     return HEADER + "\n".join(rows) + "\n" + FOOTER
 

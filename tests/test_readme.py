@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from scripts.model_table import model_table
-from service.settings import Settings
 from tests.paths import MODELS_STORE, PROJECT_ROOT
 from tests.servers import running_server
 
@@ -96,12 +95,24 @@ def test_there_are_examples_for_every_endpoint() -> None:
 
 
 def test_model_table_matches_the_committed_manifests() -> None:
-    assert model_table(MODELS_STORE) in README
+    # the tables only; docs/models.md has them with each artifact's training command (tests/test_docs.py)
+    assert model_table(MODELS_STORE, commands=False, targets=False) in README
 
 
-def test_every_setting_is_documented() -> None:
-    for field in Settings.model_fields:
-        assert f"`TINYSERVE_{field.upper()}`" in README, field
+def test_settings_are_documented_on_the_generated_page() -> None:
+    """Every setting lives on docs/configuration.md (generated; tests/test_docs.py checks each one there)."""
+    assert "(docs/configuration.md)" in README
+    assert not re.search(r"^\| `TINYSERVE_", README, flags=re.MULTILINE), "the README keeps no copy of the settings"
+
+
+def test_a_front_page() -> None:
+    lines = README.splitlines()
+    assert len(lines) <= 200, len(lines)
+    assert any("docs/images/playground-digits.png" in line for line in lines[:15]), "the screenshot on the first screen"
+    assert "(docs/performance/throughput.png)" in README
+    # no commit hashes, run histories or issue targets: those live in git and bench/results/
+    assert not re.search(r"`[0-9a-f]{7,40}`", README)
+    assert not re.search(r"\bissue\b|\btarget of\b", README, flags=re.IGNORECASE)
 
 
 def test_exactly_two_setup_commands() -> None:
