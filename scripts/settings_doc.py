@@ -50,7 +50,9 @@ def default_text(field: FieldInfo) -> str:
         return "required"
     else:
         value = field.default
-    if value is None or value == []:
+    if value is None:
+        return "unset"
+    if value == [] or value == "":
         return "empty"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"

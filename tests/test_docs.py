@@ -115,8 +115,8 @@ def test_every_setting_is_on_the_configuration_page_with_its_default() -> None:
         row = re.search(rf"^\| `TINYSERVE_{name.upper()}` \| (.+?) \| (.+) \|$", page, flags=re.MULTILINE)
         assert row is not None, name
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        if default is None or default == []:
-            assert row.group(1) == "empty", name
+        if default is None or default == [] or default == "":
+            assert row.group(1) == ("unset" if default is None else "empty"), name
         else:
             text = str(int(default) if isinstance(default, float) and default.is_integer() else default)
             assert f"`{text.lower()}`" == row.group(1).lower(), name
