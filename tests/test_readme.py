@@ -125,3 +125,11 @@ def test_the_documented_answers_are_the_ones_checked() -> None:
     answers = [documented_answer(block) for block in code_blocks("bash")]
     assert {"model": "digits-resnet", "first": {"digit": 7}} in answers
     assert {"model": "names-gru", "first": {"name": "Nakamura", "country": "Japanese"}} in answers
+
+
+def test_every_relative_link_resolves() -> None:
+    targets = re.findall(r"\]\(([^)\s]+)\)", README)
+    local = [t.split("#")[0] for t in targets if "://" not in t and not t.startswith("#")]
+    assert "docs/configuration.md" in local
+    for target in local:
+        assert (PROJECT_ROOT / target).exists(), target
