@@ -137,6 +137,7 @@ def models(args: argparse.Namespace) -> None:
         listed: list[dict[str, Any]] = response.json()["models"]
         if not listed:
             fail("/v1/models lists no model")
+        checked = 0
         for info in listed:
             name = info["name"]
             if info["status"] != "ready":
@@ -157,7 +158,10 @@ def models(args: argparse.Namespace) -> None:
             )
             if measured < floor:
                 fail(f"{name}: {measured:.1f} % is below {floor:.1f} %")
-    print(f"{len(listed)} models ready and accurate")
+            checked += 1
+    if checked == 0:
+        fail("no digits or names model to check the accuracy of")
+    print(f"{len(listed)} models ready; the {checked} digits and names models accurate")
 
 
 def upload(args: argparse.Namespace) -> None:
