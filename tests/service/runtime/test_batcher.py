@@ -15,7 +15,8 @@ pytestmark = pytest.mark.asyncio
 
 
 class SlowIdentity:
-    """Returns each payload's rows as probabilities; can be held back or made to fail."""
+    """Returns each payload's rows as probabilities; can be held back at ``gate`` or made to fail.
+    ``batches`` records each batch's rows as it reaches the forward (before the gate)."""
 
     def __init__(self) -> None:
         self.gate = threading.Event()
@@ -24,8 +25,9 @@ class SlowIdentity:
         self.fail_next = False
 
     def __call__(self, payloads: Sequence[np.ndarray]) -> np.ndarray:
-        self.gate.wait(5)
         self.batches.append(sum(len(p) for p in payloads))
+        if not self.gate.wait(30):
+            raise AssertionError("the test never opened the gate")
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("boom")
@@ -48,6 +50,11 @@ def batcher(forward: SlowIdentity, request: pytest.FixtureRequest) -> Iterator[D
     b.stop()
 
 
+def held(batcher: DynamicBatcher, forward: SlowIdentity) -> bool:
+    """The worker took a batch off the queue and holds it at the gate."""
+    return bool(forward.batches) and batcher.queued_items == 0 and not batcher.idle
+
+
 def rows(*values: float) -> np.ndarray:
     return np.array([[v] for v in values], dtype=np.float32)
 
@@ -55,10 +62,10 @@ def rows(*values: float) -> np.ndarray:
 async def test_each_caller_gets_its_own_rows(batcher: DynamicBatcher, forward: SlowIdentity) -> None:
     forward.gate.clear()
     first = asyncio.ensure_future(batcher.submit(rows(0), 1))
-    await asyncio.sleep(0.05)  # the worker now holds request 0 at the gate
+    await wait_until(lambda: held(batcher, forward))  # the worker holds request 0 at the gate
     calls = [batcher.submit(rows(*range(i, i + 2)), 2) for i in range(1, 7, 2)]
     pending = asyncio.gather(*calls)
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: batcher.queued_items == 6)
     forward.gate.set()
     results = [await first, *await pending]
     assert [r[0].ravel().tolist() for r in results] == [[0], [1, 2], [3, 4], [5, 6]]
@@ -67,22 +74,21 @@ async def test_each_caller_gets_its_own_rows(batcher: DynamicBatcher, forward: S
 
 
 async def test_lone_request_does_not_wait_for_the_batch_delay(forward: SlowIdentity) -> None:
-    b = DynamicBatcher("lone", forward, max_batch_size=8, max_batch_delay_s=1.0, max_queue_size=16, timeout_s=5)
+    """The delay is an hour: a lone request answered at all was not made to wait for it."""
+    b = DynamicBatcher("lone", forward, max_batch_size=8, max_batch_delay_s=3600, max_queue_size=16, timeout_s=7200)
     b.start()
     try:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        await b.submit(rows(1), 1)
-        assert loop.time() - started < 0.5
+        result, timing = await asyncio.wait_for(b.submit(rows(1), 1), timeout=60)
     finally:
         b.stop()
+    assert result.ravel().tolist() == [1] and timing.batch_size == 1
 
 
 async def test_batches_never_exceed_the_limit(batcher: DynamicBatcher, forward: SlowIdentity) -> None:
     forward.gate.clear()
     calls = [batcher.submit(rows(*([i] * 3)), 3) for i in range(5)]
     pending = asyncio.gather(*calls)
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: sum(forward.batches) + batcher.queued_items == 15)  # all in, one batch held
     forward.gate.set()
     await pending
     assert max(forward.batches) <= 8
@@ -93,9 +99,9 @@ async def test_full_queue_is_refused_at_once(batcher: DynamicBatcher, forward: S
     forward.gate.clear()
     # One batch of 8 is held at the gate inside the forward; two more fill the queue of 16.
     accepted = [asyncio.ensure_future(batcher.submit(rows(*([0] * 8)), 8))]
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: held(batcher, forward))
     accepted += [asyncio.ensure_future(batcher.submit(rows(*([0] * 8)), 8)) for _ in range(2)]
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: batcher.queued_items == 16)
     with pytest.raises(OverloadedError, match="limit 16"):
         await batcher.submit(rows(1), 1)
     forward.gate.set()
@@ -110,13 +116,13 @@ async def test_deadline_gives_up_and_frees_the_slot(forward: SlowIdentity) -> No
     try:
         forward.gate.clear()
         blocker = asyncio.ensure_future(b.submit(rows(0), 1))
-        await asyncio.sleep(0.02)
+        await wait_until(lambda: held(b, forward))
         with pytest.raises(DeadlineExceededError):
             await b.submit(rows(1, 2, 3), 3)
         with pytest.raises(DeadlineExceededError):
             await blocker
         forward.gate.set()
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: b.idle)  # the expired request left the queue without running
         assert b.queued_items == 0
         result, _ = await b.submit(rows(7), 1)
         assert result.ravel().tolist() == [7]
@@ -185,7 +191,7 @@ async def test_a_busy_worker_keeps_requests_in_the_queue() -> None:
         await wait_until(lambda: b.queued_items == 0 and not b.idle)  # the worker holds request 0 at the gate
         sole_request = True
         second = asyncio.ensure_future(b.submit(rows(1), 1))
-        await asyncio.sleep(0.01)
+        await wait_until(lambda: b.queued_items == 1)  # queued behind the held one, not run inline
         recorder.gate.set()
         await asyncio.gather(held, second)
     finally:
