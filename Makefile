@@ -1,4 +1,4 @@
-# One command set for people, CI and hooks. `make serve` and `make test` work on a fresh clone.
+# One command set for people, CI and hooks. `make serve`, `make test` and `make test-all` work on a fresh clone.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -35,8 +35,20 @@ typecheck: venv
 check-deploy: venv
 	PATH=$(abspath $(BIN)):$$PATH bash scripts/check_deploy.sh
 
-test: venv lint typecheck  ## the whole suite; CI runs exactly this
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+# The fast suite: no slow tests, no real servers over TCP, no browser, no containers (in random
+# order, pytest-randomly; -p no:randomly for file order). test-all runs everything but the
+# container check (make container-check); CI runs test-all, then the container check.
+FAST_TESTS := -m "not slow and not server and not browser and not container"
+
+test: venv lint typecheck  ## lint, types and the fast suite (a few minutes)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest $(FAST_TESTS)
+
+.PHONY: test-all mutation-smoke
+test-all: venv lint typecheck  ## lint, types and every test: slow, real servers, browser (CI runs this)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not container"
+
+mutation-smoke: venv  ## plant representative bugs in a temp copy; the tests that cover each must fail
+	$(BIN)/python scripts/mutation_smoke.py
 
 train-all: venv  ## retrain every committed artifact (about an hour on 2 cores)
 	TINYSERVE_DATA_DIR=$(DATA_DIR) PYTHON=$(BIN)/python bash scripts/train_all.sh
