@@ -8,6 +8,7 @@ get the same procedure, or the model would see something it was never trained on
 
 import functools
 import io
+import struct
 import warnings
 
 import numpy as np
@@ -16,14 +17,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from service.runtime.errors import InputTooLargeError, InvalidInputError
 from service.runtime.image_limits import check_aspect_ratio, check_structure
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ACCEPTED_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
 MNIST_SIZE = 28
 MNIST_BOX = 20
 # Below this contrast (of 255) between ink and background there is no digit to read.
 MIN_INK_CONTRAST = 40.0
 # Larger images are shrunk by a whole factor before the float work below: the MNIST box is
-# 20 pixels, so nothing is lost, and a 33 KB PNG of 4096x4096 pixels then costs ~0.2 s
-# and tens of MB instead of ~3 s and ~600 MB.
+# 20 pixels, so nothing is lost, and a huge image costs a fraction of the time and memory.
 WORKING_SIDE = 1024
 
 
@@ -60,6 +61,9 @@ def declared_pixels(data: bytes) -> int:
     Cheap enough for the event loop: it tells a caller what decoding will cost before paying it.
     A file that ``decode_image`` refuses before decoding (its structure, a decompression bomb) also
     reads as 0: refusing it is cheap."""
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:  # the common upload, read directly
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width) * int(height)
     try:
         check_structure(data)
         with warnings.catch_warnings():
@@ -129,7 +133,7 @@ def _border(image: np.ndarray) -> np.ndarray:
 
 
 def _median(values: np.ndarray) -> float:
-    # np.median's generality costs ~15 us a call; sorting a few hundred border pixels costs ~2.
+    # np.median's generality costs more than sorting the few hundred border pixels it is given here.
     ordered = np.sort(values)
     middle = len(ordered) // 2
     if len(ordered) % 2:

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from artifacts import GoldenSamples, ImagePreprocessing
 from service.runtime import imaging
-from service.runtime.errors import DeadlineExceededError, InvalidInputError, RuntimeServiceError
+from service.runtime.errors import DeadlineExceededError, InputTooLargeError, InvalidInputError, RuntimeServiceError
 from service.runtime.graphs import Alternative, Lane, channels_last_onednn
 from service.runtime.tensors import BYTES, InputTensor, TensorSpec
 from service.settings import Settings
@@ -28,10 +29,14 @@ from service.tasks.examples import example_seven_pixels, example_seven_png_base6
 from service.tasks.pixel_parser import MAX_TOP_K, PixelRequest, parse_pixel_request
 from service.tasks.schemas import StrictRequest, validate_json
 
-# Files up to this size (a few small PNGs) decode faster than a hop to a thread and back.
-INLINE_DECODE_BYTES = 16 * 1024
+# Images that decode to this many pixels in all (a few small PNGs) decode faster than a hop to a
+# thread and back; larger ones would hold the event loop, however small their files.
+INLINE_DECODE_PIXELS = 256 * 256
 BASE64_HINT = "image_base64 is not valid base64 (check the padding and alphabet)"
 V2_BASE64_HINT = "image_bytes[{}]: in JSON, send each file base64-encoded (or send the input as binary data)"
+# Large images decode one at a time per process: the event loop keeps a CPU to itself, so health
+# probes and small requests are answered while someone uploads huge files.
+DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-decoder")
 ONEDNN_PROBES = (4, 8, 16, 32, 64)  # batch sizes at which oneDNN's kernels are timed against PyTorch's
 ONEDNN_FIXED_FROM = 16  # where oneDNN takes over when autotuning is off
 
@@ -93,9 +98,10 @@ class DigitsPredictResponse(BaseModel):
 class ImageItems:
     """A parsed request: pixel grids already checked (the fast path), schema items, or uploaded files."""
 
-    images: np.ndarray | Sequence[DigitImage] | Sequence[bytes]
+    images: np.ndarray | Sequence[DigitImage | bytes]
     top_k: int
     return_preprocessed: bool = False
+    field: str = "images"  # what error messages call the items: "files" for uploads
 
 
 class NormalisedSoftmax(nn.Module):
@@ -161,7 +167,7 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
         cls, files: Sequence[bytes], top_k: int, return_preprocessed: bool, settings: Settings
     ) -> ImageItems:
         check_count("images", len(files), settings.max_images)
-        return ImageItems(files, top_k, return_preprocessed)
+        return ImageItems(files, top_k, return_preprocessed, "files")
 
     async def prepare(self, request: ImageItems) -> Prepared[np.ndarray]:
         images = request.images
@@ -170,9 +176,8 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
         if all(isinstance(image, DigitImage) and image.pixels is not None for image in images):
             grids = [image.pixels for image in images]  # type: ignore[union-attr]
             return Prepared(np.asarray(grids, dtype=np.uint8).reshape(len(grids), 28, 28), len(grids))
-        if _encoded_bytes(images) <= INLINE_DECODE_BYTES:
-            return Prepared(self.decode(images), len(images))
-        return Prepared(await self.decode_off_loop(images), len(images))
+        sources = [_source(image, i) for i, image in enumerate(images)]
+        return Prepared(await self.decode(sources, request.field), len(images))
 
     def encode(self, request: ImageItems, prepared: Prepared[np.ndarray], outputs: np.ndarray) -> list[dict[str, Any]]:
         predictions = []
@@ -186,30 +191,32 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
     def label_values(self, indices: np.ndarray) -> np.ndarray:
         return indices.astype(np.int64)  # a digit model's class index is the digit
 
-    def decode(self, images: Sequence[DigitImage | bytes], files_field: str = "files") -> np.ndarray:
-        """Encoded images (and any pixel grids among them) as uint8 (N, 28, 28), naming a bad one."""
-        arrays = []
-        for i, image in enumerate(images):
-            try:
-                if isinstance(image, bytes):
-                    arrays.append(self.to_mnist(image))
-                elif image.pixels is not None:
-                    arrays.append(np.asarray([image.pixels], dtype=np.uint8))
-                else:
-                    assert image.image_base64 is not None
-                    arrays.append(self.to_mnist(b64decode(image.image_base64, BASE64_HINT)))
-            except RuntimeServiceError as exc:
-                where = f"{files_field}[{i}]" if isinstance(image, bytes) else f"images[{i}]"
-                raise type(exc)(f"{where}: {exc}") from None
-        return np.concatenate(arrays)
-
-    async def decode_off_loop(self, images: Sequence[DigitImage | bytes], files_field: str = "files") -> np.ndarray:
-        """Decoding large files is CPU work: in a thread, within the request's deadline."""
+    async def decode(self, sources: Sequence[bytes | np.ndarray], field: str) -> np.ndarray:
+        """Image files (and pixel grids among them) as uint8 (N, 28, 28), within the request's pixel
+        budget; on the event loop when they decode small, else in a thread within the deadline."""
+        # A file over the per-image limit counts for nothing here: decoding refuses it, naming it, before any work.
+        sizes = (imaging.declared_pixels(source) for source in sources if isinstance(source, bytes))
+        declared = sum(size for size in sizes if size <= self.settings.max_image_pixels)
+        limit = self.settings.max_request_pixels
+        if declared > limit:
+            raise InputTooLargeError(f"the images declare {declared} pixels in all; at most {limit} per request")
+        if declared <= INLINE_DECODE_PIXELS:
+            return self.decode_now(sources, field)
         timeout = self.settings.request_timeout_s
+        decoding = asyncio.get_running_loop().run_in_executor(DECODER, self.decode_now, sources, field)
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self.decode, images, files_field), timeout)
+            return await asyncio.wait_for(decoding, timeout)
         except TimeoutError:
             raise DeadlineExceededError(f"no answer within the {timeout:g} s deadline (decoding the images)") from None
+
+    def decode_now(self, sources: Sequence[bytes | np.ndarray], field: str) -> np.ndarray:
+        arrays = []
+        for i, source in enumerate(sources):
+            try:
+                arrays.append(self.to_mnist(source) if isinstance(source, bytes) else source[None])
+            except RuntimeServiceError as exc:
+                raise type(exc)(f"{field}[{i}]: {exc}") from None
+        return np.concatenate(arrays)
 
     def to_mnist(self, data: bytes) -> np.ndarray:
         return imaging.image_to_mnist(data, self.settings.max_image_pixels)[None]
@@ -231,7 +238,7 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
             files = (
                 data if tensor.binary else [b64decode(text, V2_BASE64_HINT.format(i)) for i, text in enumerate(data)]
             )
-            return Prepared(await self.decode_off_loop(files, "image_bytes"), n)
+            return Prepared(await self.decode(files, "image_bytes"), n)
         if tensor.datatype == "UINT8":
             n = batch_size(tensor, 3, limit, "[n, 28, 28]")
             if tensor.shape[1:] != (28, 28):
@@ -292,8 +299,17 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
         return golden.pixels.numpy()
 
 
-def _encoded_bytes(images: Sequence[DigitImage | bytes]) -> int:
-    return sum(len(image) if isinstance(image, bytes) else len(image.image_base64 or "") for image in images)
+def _source(image: DigitImage | bytes, index: int) -> bytes | np.ndarray:
+    """A JSON image as the file it carries or its pixel grid, naming a bad one."""
+    if isinstance(image, bytes):
+        return image
+    if image.pixels is not None:
+        return np.asarray(image.pixels, dtype=np.uint8)
+    assert image.image_base64 is not None
+    try:
+        return b64decode(image.image_base64, BASE64_HINT)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"images[{index}]: {exc}") from None
 
 
 def b64decode(text: str | bytes, error: str) -> bytes:
