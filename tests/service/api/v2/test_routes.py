@@ -509,8 +509,20 @@ async def test_v2_and_v1_requests_share_batches(golden_digits: list[tuple[np.nda
             assert response.json()["predictions"][0]["digit"] == digits[i][1]
 
 
+def versioned_infers(metrics: str) -> float:
+    """tinyserve_requests_total for successful V2 infers on one version (the registry is process-wide:
+    compare before and after, never presence)."""
+    route, total = 'route="/v2/models/{name}/versions/{version}/infer"', 0.0
+    for line in metrics.splitlines():
+        if line.startswith("tinyserve_requests_total{") and route in line and 'status="200"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 async def test_metrics_label_v2_requests_by_route(client: httpx.AsyncClient) -> None:
     body = json_body([("images", "UINT8", [1, 28, 28], [0] * 784)])
-    assert (await client.post(f"/v2/models/{DIGITS}/versions/1/infer", json=body)).status_code == 200
-    metrics = (await client.get("/metrics")).text
-    assert 'route="/v2/models/{name}/versions/{version}/infer",status="200"' in metrics
+    before = versioned_infers((await client.get("/metrics")).text)
+    for _ in range(3):
+        assert (await client.post(f"/v2/models/{DIGITS}/versions/1/infer", json=body)).status_code == 200
+    assert (await client.post(f"/v2/models/{DIGITS}/infer", json=body)).status_code == 200  # another route
+    assert versioned_infers((await client.get("/metrics")).text) - before == 3
