@@ -117,6 +117,27 @@ MUTANTS = (
         ("tests/service/test_faults.py",),
     ),
     Mutant(
+        "cli-model-store-flag-ignored",
+        "service/cli.py",
+        'for flag in ("host", "port", "workers", "model_store", "device"):',
+        'for flag in ("host", "port", "workers", "device"):',
+        ("tests/service/test_cli.py::test_model_store_flag_and_dot_env_reach_the_server",),
+    ),
+    Mutant(
+        "cli-device-flag-ignored",
+        "service/cli.py",
+        'for flag in ("host", "port", "workers", "model_store", "device"):',
+        'for flag in ("host", "port", "workers", "model_store"):',
+        ("tests/service/test_cli.py::test_cuda_without_cuda_is_a_clear_error",),
+    ),
+    Mutant(
+        "dot-env-ignored",
+        "service/settings.py",
+        'env_file=".env"',
+        "env_file=None",
+        ("tests/service/test_settings.py",),
+    ),
+    Mutant(
         "v2-overload-500",
         "service/api/v2/routes.py",
         "rt.OverloadedError: 503,",

@@ -8,11 +8,8 @@ Every answer is checked against /v1 on the same server for the same inputs.
 import base64
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,17 +22,11 @@ from tritonclient.utils import InferenceServerException
 
 from artifacts import ModelStore
 from tests.paths import MODELS_STORE, PROJECT_ROOT
+from tests.servers import started_server
 from tests.service.images import dark_on_light
 
 NAMES = "names-gru"
 SURNAMES = ["Nakamura", "Dvořák", "Иванов", "Rossi", "O'Neill"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_loaded(base: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -56,21 +47,15 @@ def wait_loaded(base: str, process: subprocess.Popen[bytes], timeout: float = 12
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    """host:port of `tinyserve serve` over the committed models, in its own process."""
-    port = free_port()
+    """host:port of `tinyserve serve` over the committed models, in its own process (on a port it chose)."""
     env = {**os.environ, "TINYSERVE_MODEL_STORE": str(MODELS_STORE), "TINYSERVE_ACCESS_LOG": "false"}
-    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with tempfile.TemporaryFile() as log:  # a file, not a pipe: nobody reads it while the tests run
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0"]
+    with started_server(command, env, ready=False) as running:
         try:
-            wait_loaded(f"http://127.0.0.1:{port}", process)
-            yield f"127.0.0.1:{port}"
+            wait_loaded(running.base, running.process)
         except AssertionError:
-            log.seek(0)
-            raise AssertionError(log.read().decode(errors="replace")[-4000:]) from None
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
+            raise AssertionError(running.log()[-4000:]) from None
+        yield running.base.removeprefix("http://")
 
 
 @pytest.fixture(scope="module")
