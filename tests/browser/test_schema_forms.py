@@ -34,7 +34,23 @@ def test_a_form_generated_for_the_names_model_predicts(page: Page, output_dir: P
     page.locator("#other").screenshot(path=output_dir / "generated-form-names.png")
 
 
-# A task kind no committed model has yet: four features in, a value out. Its listing entry is added to
+def test_a_form_generated_for_a_course_model_predicts(page: Page, output_dir: Path) -> None:
+    """diabetes-mlp: its rows of eight named features come prefilled from its request_example."""
+    page.select_option("#other-model", "diabetes-mlp")
+    page.locator("#other-form").get_by_role("button", name="Predict").click()
+    expect(page.locator("#other-form")).to_have_attribute("data-state", "done")
+    expect(page.locator("#other-error")).to_be_hidden()
+    label = page.locator("#other-bars li").first.get_attribute("data-label")
+    assert label in {"diabetes", "no diabetes"}
+    page.select_option("#other-model", "hello-rnn")
+    strings = page.locator("#other-form textarea").first
+    strings.fill("hello")
+    page.locator("#other-form").get_by_role("button", name="Predict").click()
+    expect(page.locator("#other-result")).to_contain_text('"ohlol"')
+    page.locator("#other").screenshot(path=output_dir / "generated-form-hello.png")
+
+
+# An imagined task kind with every kind of field: four features in, a value out. Its listing entry is added to
 # the server's real /v1/models answer, and its predict call is answered here, to see the form the page
 # builds for it and the body the page sends.
 TABULAR = {
@@ -91,7 +107,7 @@ def test_a_new_task_kind_gets_a_form_from_its_schema(page: Page) -> None:
     page.route("**/v1/models/iris-mlp/predict", predict)
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
-    expect(page.locator("#other-model")).to_have_value("iris-mlp")  # the kind without a panel comes first
+    page.select_option("#other-model", "iris-mlp")
     form = page.locator("#other-form")
     expect(form.locator("input[type=number]")).to_have_count(5)  # four features and top_k
     expect(form.get_by_label("Features 3")).to_have_value("1.4")
@@ -117,6 +133,7 @@ def test_a_form_with_bad_json_says_so_and_sends_nothing(page: Page) -> None:
     )
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
+    page.select_option("#other-model", "iris-mlp")
     page.locator("#other-form").get_by_label("Rows").fill("[{")
     page.locator("#other-form").get_by_role("button", name="Predict").click()
     expect(page.locator("#other-error")).to_contain_text("rows: not valid JSON")
