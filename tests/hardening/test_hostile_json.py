@@ -220,6 +220,7 @@ async def test_a_body_at_the_limit_is_parsed(hardened: httpx.AsyncClient) -> Non
     response = await hardened.post(NAMES, content=body, headers={"content-type": JSON})
     tally.record("JSON: over the size limit", response.status_code)
     assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["country"] == "Japanese"
 
 
 @pytest.mark.parametrize(
