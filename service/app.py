@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from artifacts import ModelStore
 from service import __version__, tracing
 from service.affinity import pin_this_worker
-from service.api import health, models, playground, predict
+from service.api import admin, health, models, playground, predict
 from service.api.errors import install_error_handlers
 from service.api.middleware import RequestContextMiddleware
 from service.api.routing import add_predict_routes, install_openapi
@@ -20,6 +20,7 @@ from service.api.v2 import routes as v2
 from service.connections import OPEN_CONNECTIONS
 from service.logs import configure_logging
 from service.runtime.registry import BatchingConfig, ModelRegistry
+from service.runtime.triggers import Reloader
 from service.settings import Settings, get_settings
 
 logger = logging.getLogger("tinyserve.app")
@@ -40,7 +41,7 @@ def resolve_device(spec: str) -> torch.device:
 def build_registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry(
         store=ModelStore(settings.model_store),
-        selection=settings.model_selection(),
+        selection=settings.model_versions(),
         device=resolve_device(settings.device),
         batching=BatchingConfig(
             max_batch_size=settings.max_batch_size,
@@ -55,12 +56,22 @@ def build_registry(settings: Settings) -> ModelRegistry:
 
 async def _load_models(registry: ModelRegistry) -> None:
     if not registry.loaded.is_set():  # several workers: the lifespan has loaded them already
-        await asyncio.to_thread(registry.load_all)  # ready from here on
+        await _start_models(registry)
     await asyncio.to_thread(registry.optimise_all)
     # Everything loaded so far lives as long as the process: keep the collector off it,
     # or full collections over the torch and FastAPI heap stall requests.
     gc.collect()
     gc.freeze()
+
+
+async def _start_models(registry: ModelRegistry) -> None:
+    """Load every model; ready from the end of this. With ready_after_optimise (the default) the graphs are
+    optimised first, so the first requests after ready do not meet tracing and kernel timing."""
+    announce = not registry.settings.ready_after_optimise
+    await asyncio.to_thread(registry.load_all, announce)
+    if not announce:
+        await asyncio.to_thread(registry.optimise_all)
+        registry.loaded.set()
 
 
 @asynccontextmanager
@@ -75,15 +86,31 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.workers > 1:
         # Workers share one listening socket and each accepts only once its lifespan has started:
         # loading first keeps requests away from a worker that would answer 503 while another says ready.
-        await asyncio.to_thread(registry.load_all)
+        await _start_models(registry)
     loading = asyncio.create_task(_load_models(registry))  # one worker: /health/ready says "loading" meanwhile
+    reloader = Reloader(registry)
+    app.state.reloader = reloader
+    sighup = app.state.sighup = reloader.install_sighup()
+    polling = None
+    if settings.store_poll_s:
+        polling = asyncio.create_task(_poll_after(loading, reloader, settings.store_poll_s))
     try:
         yield
     finally:
+        if polling is not None:
+            polling.cancel()
+        if sighup:
+            reloader.remove_sighup()
+        await reloader.close()
         await loading
         registry.close()
         if settings.opentelemetry:
             tracing.shutdown()
+
+
+async def _poll_after(loading: "asyncio.Task[None]", reloader: Reloader, interval_s: float) -> None:
+    await asyncio.shield(loading)
+    await reloader.poll(interval_s)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -105,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(tracing.TracingMiddleware)
     for module in (health, models):
         app.include_router(module.router)
+    if settings.admin_keys:  # without an admin key the admin routes do not exist (404)
+        app.include_router(admin.router)
     app.include_router(v2.router)
     app.include_router(playground.router)
     add_predict_routes(app, [*predict.routes(), *v2.infer_routes()])

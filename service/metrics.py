@@ -41,6 +41,40 @@ MODEL_INFO = Gauge(
 )
 
 
+MODEL_TRANSITIONS = Counter(
+    "tinyserve_model_transitions",
+    "Model version transitions: loaded, promoted, refused, rolled back, unloaded (service/runtime/lifecycle.py).",
+    ["model", "from", "to", "reason"],
+)
+MODEL_VERSION_STATE = Gauge(
+    "tinyserve_model_version_current",
+    "1 for each model's current version, 0 for a loaded version that is not current (canary, shadow, previous).",
+    ["model", "version"],
+    multiprocess_mode="livemax",
+)
+TRAFFIC_SHARE = Gauge(
+    "tinyserve_model_traffic_share",
+    "Share of a model's requests that its traffic split sends to each version (TINYSERVE_TRAFFIC).",
+    ["model", "version"],
+    multiprocess_mode="livemax",
+)
+SHADOW_LABELS = ["model", "version", "shadow"]
+SHADOW_AGREEMENT = Gauge(
+    "tinyserve_shadow_top1_agreement",
+    "Share of shadowed rows whose top-1 answer from the shadow version equals the current version's.",
+    SHADOW_LABELS,
+    multiprocess_mode="livemin",
+)
+SHADOW_ABS_DIFF = Gauge(
+    "tinyserve_shadow_mean_abs_difference",
+    "Mean absolute difference between the current and the shadow version's outputs, per shadowed row.",
+    SHADOW_LABELS,
+    multiprocess_mode="livemax",
+)
+SHADOW_ROWS = Counter("tinyserve_shadow_rows", "Rows compared between current and shadow versions.", SHADOW_LABELS)
+SHADOW_ERRORS = Counter("tinyserve_shadow_errors", "Shadow requests that failed (never the client's).", SHADOW_LABELS)
+
+
 def render_latest() -> tuple[bytes, str]:
     """The exposition text; merged over workers when PROMETHEUS_MULTIPROC_DIR is set."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

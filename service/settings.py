@@ -88,6 +88,56 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys; when set, /v1 needs one."
     )
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated admin keys; when set, /v1/admin routes (reload, unload) exist and need one "
+        "of them. A /v1 API key never opens them. Unset: the admin routes answer 404.",
+    )
+    store_poll_s: float = Field(
+        0.0,
+        ge=0,
+        le=86400,
+        description="Look for new versions in the model store every so many seconds and roll each out "
+        "(load beside, verify, optimise, swap); 0 = never. SIGHUP and the admin reload do the same on demand.",
+    )
+    traffic: str = Field(
+        "",
+        description="Weighted splits between loaded versions, e.g. 'digits-resnet=1:90,2:10' (weights sum to "
+        "100; several models separated by ';'). Both versions are loaded at start.",
+    )
+    traffic_sticky: bool = Field(
+        False, description="Split traffic by a hash of X-Request-ID, so one id always reaches one version."
+    )
+    shadow: str = Field(
+        "",
+        description="A version per model that gets a copy of live inputs off the request path, e.g. "
+        "'digits-resnet=2'; /metrics shows its agreement with the current version.",
+    )
+    shadow_sample: float = Field(1.0, gt=0, le=1, description="Share of requests copied to the shadow version.")
+    shadow_min_agreement: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="A shadow version whose top-1 agreement with the current one is under this is never made "
+        "current (once it has compared shadow_min_rows rows); unset: no check.",
+    )
+    shadow_min_rows: int = Field(100, ge=1, description="Rows a shadow compares before its agreement counts.")
+    rollback_error_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Roll a newly promoted version back to the previous one when this share of its forward "
+        "batches fail within rollback_window_s; unset: never (the previous version is then unloaded at once).",
+    )
+    rollback_window_s: float = Field(60.0, gt=0, le=86400, description="How long a promoted version is watched.")
+    rollback_min_batches: int = Field(
+        20, ge=1, description="Batches a promoted version runs before its error rate counts."
+    )
+    ready_after_optimise: bool = Field(
+        True,
+        description="Report /health/ready only once every model runs its optimised graph (tracing, kernel "
+        "timing), so the first requests after ready are as fast as later ones; false: ready once verified.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe log level written: debug, info, warning or error."
     )
@@ -100,7 +150,7 @@ class Settings(BaseSettings):
         "OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER). Off by default.",
     )
 
-    @field_validator("models", "api_keys", mode="before")
+    @field_validator("models", "api_keys", "admin_keys", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -111,6 +161,22 @@ class Settings(BaseSettings):
         bad = [spec for spec in value if not _MODEL_SPEC.match(spec)]
         if bad:
             raise ValueError(f"invalid model spec(s) {bad}: use NAME or NAME:VERSION, e.g. digits-resnet:1")
+        return value
+
+    @field_validator("traffic")
+    @classmethod
+    def _check_traffic(cls, value: str) -> str:
+        from service.runtime.traffic import parse_split  # service.runtime imports this module
+
+        parse_split(value)
+        return value
+
+    @field_validator("shadow")
+    @classmethod
+    def _check_shadow(cls, value: str) -> str:
+        from service.runtime.traffic import parse_shadow
+
+        parse_shadow(value)
         return value
 
     @field_validator("device")
@@ -127,6 +193,16 @@ class Settings(BaseSettings):
             name, _, version = spec.partition(":")
             selection[name] = int(version) if version else None
         return selection
+
+    def model_versions(self) -> dict[str, list[int | None]]:
+        """Configured models as name -> the versions to load, each once (None = the highest in the store)."""
+        versions: dict[str, list[int | None]] = {}
+        for spec in self.models:
+            name, _, version = spec.partition(":")
+            chosen = int(version) if version else None
+            if chosen not in versions.setdefault(name, []):
+                versions[name].append(chosen)
+        return versions
 
 
 @lru_cache

@@ -16,13 +16,13 @@ from starlette.requests import Request
 
 from service import tracing
 from service.api.deps import request_context
-from service.api.errors import UnsupportedMediaTypeError
+from service.api.errors import UnsupportedMediaTypeError, request_id_of
 from service.api.multipart import form_files
 from service.api.responses import JSONBytesResponse
 from service.api.routing import Operation, PredictRoute
 from service.api.timing import server_timing
 from service.runtime.errors import UnprocessableInputError
-from service.runtime.registry import ReadyModel, as_ready
+from service.runtime.registry import ModelRegistry, ReadyModel, as_ready, parse_version
 from service.settings import Settings
 from service.tasks import Task, task_classes
 from service.tasks.image_classification import DigitsPredictRequest, ImageClassification
@@ -85,6 +85,8 @@ async def answer(request: Request, model: ReadyModel, parsed: Any) -> JSONBytesR
         prepared = await model.task.prepare(parsed)
     preprocess_s = time.perf_counter() - started
     outputs, timing = await model.batcher.submit(prepared.payload, prepared.size)
+    if model.shadow is not None:  # only where TINYSERVE_SHADOW names a version: a copy, off this request
+        model.shadow.offer(prepared.payload, prepared.size, outputs)
     request.state.batch_size = timing.batch_size
     with tracing.stage("encode", model=model.name, version=model.version):
         predictions = model.task.encode(parsed, prepared, outputs)
@@ -130,9 +132,23 @@ async def _files_from_form(request: Request, settings: Settings) -> list[bytes]:
 # ---- the generic routes: any model ----
 
 
+def request_id(request: Request) -> Callable[[], str | None]:
+    """The request's id, read only where a sticky traffic split asks for it."""
+    return lambda: request_id_of(request)
+
+
+def generic_model(request: Request, registry: ModelRegistry) -> ReadyModel:
+    """The model of a generic route: ``{name}`` (which may say ``name:version``) or ``{name}/versions/{version}``."""
+    params = request.path_params
+    served, version = registry.lookup(params["name"])
+    if "version" in params:
+        version = parse_version(served, params["version"])
+    return as_ready(served, None, version, request_id(request))
+
+
 async def predict(request: Request) -> JSONBytesResponse:
     registry, settings = request_context(request)
-    model = as_ready(registry.get(request.path_params["name"]))
+    model = generic_model(request, registry)
     body = await json_body(request, f"{request.url.path}/upload" if model.task.accepts_files else None)
     with tracing.stage("decode"):
         parsed, _ = model.task.parse(body, model.task.request_model, settings)
@@ -141,7 +157,7 @@ async def predict(request: Request) -> JSONBytesResponse:
 
 async def predict_upload(request: Request) -> JSONBytesResponse:
     registry, settings = request_context(request)
-    model = as_ready(registry.get(request.path_params["name"]))
+    model = generic_model(request, registry)
     with tracing.stage("decode"):
         files, query = await uploaded_files(request, settings)
         parsed = model.task.parse_files(files, query.top_k, query.return_preprocessed, settings)
@@ -158,7 +174,7 @@ def alias_endpoint(alias: Alias) -> Callable[[Request], Any]:
         with tracing.stage("decode"):
             parsed, asked = alias.task.parse(body, alias.schema, settings)
         name = asked or registry.default_model(alias.task.kind, alias.default_model(settings))
-        return await answer(request, registry.ready_model(name, alias.task.kind), parsed)
+        return await answer(request, registry.ready_model(name, alias.task.kind, request_id(request)), parsed)
 
     return predict_alias
 
@@ -170,7 +186,7 @@ def alias_upload_endpoint(alias: Alias) -> Callable[[Request], Any]:
             files, query = await uploaded_files(request, settings)
             parsed = alias.task.parse_files(files, query.top_k, query.return_preprocessed, settings)
         name = query.model or registry.default_model(alias.task.kind, alias.default_model(settings))
-        return await answer(request, registry.ready_model(name, alias.task.kind), parsed)
+        return await answer(request, registry.ready_model(name, alias.task.kind, request_id(request)), parsed)
 
     return predict_alias_upload
 
@@ -203,12 +219,15 @@ def upload_parameters(with_model: bool) -> list[dict[str, Any]]:
     return [{"name": name, "in": "query", "required": False, "schema": schema[name]} for name in names]
 
 
-def generic_operation(tasks: Sequence[type[Task[Any, Any]]]) -> Operation:
+GENERIC_SUMMARY = "Predict with any served model; the body is its task's request"
+
+
+def generic_operation(tasks: Sequence[type[Task[Any, Any]]], summary: str = GENERIC_SUMMARY) -> Operation:
     kinds = ", ".join(f"`{task.kind}`: `{task.request_model.__name__}`" for task in tasks)
     examples = {f"{task.kind}: {key}": example for task in tasks for key, example in task.examples.items()}
     errors = {**COMMON_ERRORS} | {status: text for task in tasks for status, text in task.errors.items()}
     return Operation(
-        summary="Predict with any served model; the body is its task's request",
+        summary=summary,
         tag="models",
         description=f"The body depends on the model's task (see `GET /v1/models/{{name}}`): {kinds}.",
         request_models=tuple(task.request_model for task in tasks),
@@ -223,6 +242,11 @@ def routes() -> list[PredictRoute]:
     image_errors = {**COMMON_ERRORS, **ImageClassification.errors}
     registered = [
         PredictRoute("/v1/models/{name}/predict", predict, generic_operation(tasks)),
+        PredictRoute(
+            "/v1/models/{name}/versions/{version}/predict",
+            predict,
+            generic_operation(tasks, "Predict with one loaded version of a model; the body is its task's request"),
+        ),
         PredictRoute(
             "/v1/models/{name}/predict/upload",
             predict_upload,

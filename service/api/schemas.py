@@ -7,10 +7,35 @@ from pydantic import BaseModel, Field
 ModelStatusName = Literal["ready", "loading", "failed"]
 
 
+class VersionInfo(BaseModel):
+    """One loaded version of a model."""
+
+    version: int
+    role: Literal["current", "canary", "shadow", "previous", "loaded"] = Field(
+        description="current: answers requests that name no version; canary: shares them by weight "
+        "(TINYSERVE_TRAFFIC); shadow: gets a copy of them (TINYSERVE_SHADOW); previous: kept for a rollback; "
+        "loaded: answers only requests that name it (model 'name:version' or /versions/{version}/)."
+    )
+    status: ModelStatusName
+    graph: Literal["eager", "traced"]
+    traffic_share: float = Field(description="Share of the requests that name no version which this version answers.")
+    metrics: dict[str, object]
+    batches: int = Field(description="Forward passes run since it loaded.")
+    failed_batches: int = Field(description="Of which failed (what an automatic rollback judges).")
+    shadow_agreement: float | None = Field(
+        None, description="As the shadow: share of compared rows whose top-1 answer equals the current version's."
+    )
+    shadow_mean_abs_difference: float | None = None
+    shadow_rows: int | None = None
+
+
 class ModelInfo(BaseModel):
     name: str
-    version: int | None
-    versions: list[int]
+    version: int | None = Field(description="The current version: what a request that names no version gets.")
+    versions: list[int] = Field(description="The versions in the model store.")
+    loaded_versions: list[VersionInfo] = Field(
+        default_factory=list, description="Every version in memory, with its role and share of traffic."
+    )
     task: str | None
     architecture: str | None
     labels: list[str]

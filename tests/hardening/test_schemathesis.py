@@ -39,6 +39,13 @@ V1_OPERATIONS = [
     ("POST", "/v1/names/predict"),
     ("POST", "/v1/models/{name}/predict"),
     ("POST", "/v1/models/{name}/predict/upload"),
+    ("POST", "/v1/models/{name}/versions/{version}/predict"),
+]
+# Present only when TINYSERVE_ADMIN_KEYS is set (service/api/admin.py); fuzzed with and without the key.
+ADMIN_KEY = "fuzz-admin-key"
+ADMIN_OPERATIONS = [
+    ("POST", "/v1/admin/models/{name}/reload"),
+    ("POST", "/v1/admin/models/{name}/unload"),
 ]
 
 
@@ -123,5 +130,56 @@ def test_the_generic_route_answers_as_documented_for_every_task(
         response = case.call()
         tally.record(f"schemathesis: POST /v1/models/{model}/predict ({mode.value})", response.status_code)
         case.validate_response(response)
+
+    fuzz()
+
+
+@pytest.fixture(scope="module")
+def admin_schema() -> OpenApiSchema:
+    app = create_app(make_settings(models=["digits-cnn"], admin_keys=ADMIN_KEY, autotune=False))
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=ADMIN_CONFIG)
+
+
+# A version outside the store, or the only loaded one unloaded: 409, documented.
+ADMIN_CONFIG = SchemathesisConfig.from_dict(
+    {"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 404, 409, 422]}}}
+)
+
+
+def test_every_admin_operation_is_fuzzed(admin_schema: OpenApiSchema, api_schema: OpenApiSchema) -> None:
+    documented = {(op.method.upper(), op.path) for op in _operations(admin_schema) if op.path.startswith("/v1/")}
+    assert documented == set(V1_OPERATIONS) | set(ADMIN_OPERATIONS)
+    assert not {op.path for op in _operations(api_schema) if op.path.startswith("/v1/admin")}  # no key: no routes
+
+
+def _operations(schema: OpenApiSchema) -> list[APIOperation[Any, Any, Any, Any]]:
+    return [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS)
+@pytest.mark.parametrize("key", [ADMIN_KEY, None], ids=["admin key", "no key"])
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
+def test_admin_operation_answers_as_documented(
+    admin_schema: OpenApiSchema, method: str, path: str, key: str | None, mode: GenerationMode
+) -> None:
+    """With the admin key every answer is documented; without it, always 401."""
+    wait_until_ready(admin_schema)
+    operation = admin_schema[path][method]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES // 2,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    )
+    def fuzz(case: schemathesis.Case[APIOperation[Any, Any, Any, Any]]) -> None:
+        response = case.call(headers={"x-admin-key": key} if key else {})
+        tally.record(f"schemathesis: {method} {path} ({mode.value}, {key and 'admin key'})", response.status_code)
+        if key is None:
+            assert response.status_code == 401, response.text
+        else:
+            case.validate_response(response)
 
     fuzz()

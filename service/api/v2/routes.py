@@ -29,7 +29,14 @@ from service.api.timing import server_timing
 from service.api.v2 import codec
 from service.api.v2.schemas import ModelMetadata, ServerMetadata, TensorMetadata
 from service.runtime import errors as rt
-from service.runtime.registry import ModelRegistry, ModelStatus, ServedModel, as_ready
+from service.runtime.registry import (
+    ModelRegistry,
+    ModelStatus,
+    ServedModel,
+    as_ready,
+    parse_version,
+    version_not_loaded,
+)
 from service.runtime.tensors import TensorSpec
 
 logger = logging.getLogger("tinyserve.v2")
@@ -117,16 +124,16 @@ async def server_ready(request: Request) -> JSONBytesResponse:
 
 @router.get("/v2/models/{name}/ready", summary="V2 model readiness: 200 when ready, else 400")
 async def model_ready(name: str, request: Request) -> JSONBytesResponse:
-    return _model_ready(_find(_registry(request), name, None), name)
+    return _model_ready(*_find(_registry(request), name, None), name)
 
 
 @router.get("/v2/models/{name}/versions/{version}/ready", summary="V2 model version readiness")
 async def model_version_ready(name: str, version: str, request: Request) -> JSONBytesResponse:
-    return _model_ready(_find(_registry(request), name, version), name)
+    return _model_ready(*_find(_registry(request), name, version), name)
 
 
-def _model_ready(served: ServedModel, name: str) -> JSONBytesResponse:
-    ready = served.status is ModelStatus.READY
+def _model_ready(served: ServedModel, version: int | None, name: str) -> JSONBytesResponse:
+    ready = served.status is ModelStatus.READY if version is None else version in served.by_version
     return JSONBytesResponse({"name": name, "ready": ready}, status_code=200 if ready else 400)
 
 
@@ -157,10 +164,12 @@ async def model_version_metadata(name: str, version: str, request: Request) -> J
 
 
 def _metadata(registry: ModelRegistry, name: str, version: str | None) -> JSONBytesResponse:
-    model = as_ready(_find(registry, name, version))
+    served, number = _find(registry, name, version)
+    model = as_ready(served, None, number)
+    loaded = [model.version] if number is not None else sorted(served.by_version)
     metadata = ModelMetadata(
         name=name,
-        versions=[str(model.version)],
+        versions=[str(v) for v in loaded],
         platform=PLATFORM,
         inputs=[_tensor_metadata(spec) for spec in model.task.v2_inputs()],
         outputs=[_tensor_metadata(spec) for spec in model.task.v2_outputs()],
@@ -189,7 +198,8 @@ async def infer(request: Request) -> Response:
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
     registry, settings = request_context(request)
-    model = as_ready(_find(registry, name, version))
+    served, number = _find(registry, name, version)
+    model = as_ready(served, None, number)
     request.state.model = name
     body = await request.body()  # the middleware caps its size
     started = time.perf_counter()
@@ -224,19 +234,18 @@ def infer_routes() -> list[PredictRoute]:
 # ---- models and versions: 404 for unknown ones, 503 for ones not ready ----
 
 
-def _find(registry: ModelRegistry, name: str, version: str | None) -> ServedModel:
+def _find(registry: ModelRegistry, name: str, version: str | None) -> tuple[ServedModel, int | None]:
+    """The model and, where the path names one, its version: one of the loaded versions, else 404."""
     served = registry.get(name)
     if version is None:
-        return served
+        return served, None
     if not (version.isascii() and version.isdigit()) or int(version) not in served.versions:
         known = ", ".join(map(str, served.versions)) or "none"
         raise rt.ModelNotFoundError(f"model {name!r} has no version {version!r}; versions in the store: {known}")
-    if served.version is not None and int(version) != served.version:
-        raise rt.ModelNotFoundError(
-            f"version {version} of model {name!r} is not loaded; this server serves version {served.version} "
-            f"(serve it with TINYSERVE_MODELS={name}:{version})"
-        )
-    return served
+    number = parse_version(served, version)
+    if number not in served.by_version:
+        raise version_not_loaded(served, number)
+    return served, number
 
 
 # ---- last: any other /v2 path is a V2-shaped 404 ----
