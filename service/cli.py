@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             # prometheus-client's multiprocess mode: each worker writes its metrics there, /metrics sums them
             folders.enter_context(_folder_for_workers("PROMETHEUS_MULTIPROC_DIR", "tinyserve-metrics-"))
             folders.enter_context(_folder_for_workers(SLOTS_FOLDER_ENV, "tinyserve-cpus-"))  # service/affinity.py
+            _forward_sighup_to_workers()
         uvicorn.run(
             "service.app:create_app",
             factory=True,
@@ -70,6 +71,19 @@ def _folder_for_workers(variable: str, prefix: str) -> Iterator[None]:
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         os.environ[variable] = folder
         yield
+
+
+def _forward_sighup_to_workers() -> None:
+    """uvicorn's supervisor answers SIGHUP by restarting every worker; tinyserve's workers reload their
+    models in place on it (service/runtime/triggers.py), so the supervisor passes the signal on instead."""
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    def handle_hup(self: Multiprocess) -> None:
+        for process in self.processes:
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)
+
+    Multiprocess.handle_hup = handle_hup  # type: ignore[method-assign]
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
