@@ -231,7 +231,7 @@ async def test_the_access_log_is_written_only_when_enabled(caplog: pytest.LogCap
             response = await client.post("/v1/names/predict", json=NAMES, headers={"X-Request-ID": "acc-1"})
     finally:
         access.removeHandler(caplog.handler)
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.json()["predictions"][0]["country"] == "Japanese"
     lines = [json.loads(JSONFormatter().format(record)) for record in caplog.records if record.name == access.name]
     ids = [line["request_id"] for line in lines]
     assert ("acc-1" in ids) is enabled, ids

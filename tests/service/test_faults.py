@@ -48,7 +48,7 @@ async def test_broken_model_is_failed_and_others_serve(
         assert denied.status_code == 503
         assert denied.json()["error"]["type"] == "model_not_ready"
         ok = await client.post("/v1/names/predict", json={"names": ["Rossi"]})
-        assert ok.status_code == 200
+        assert ok.status_code == 200 and ok.json()["predictions"][0]["country"] == "Italian"
 
 
 async def test_a_configured_model_missing_from_the_store_is_failed(tmp_store: Path) -> None:
