@@ -1,5 +1,6 @@
 """PNG figures saved beside each artifact: learning curves, the test confusion matrix, a loss surface."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -7,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from training.course_loop import CourseEpoch
 from training.loop import EpochStats
@@ -25,15 +28,7 @@ def save_learning_curve(history: list[EpochStats], title: str, directory: Path) 
     ax_acc.plot(epochs, [h.train_accuracy for h in history], label="train")
     ax_acc.plot(epochs, [h.val_accuracy for h in history], label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = directory / LEARNING_CURVE_FILE
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save_curves(fig, (ax_loss, ax_acc), title, directory)
 
 
 def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -88,15 +83,7 @@ def save_course_curve(history: list[CourseEpoch], title: str, loss_name: str, di
         if any(h.held_out_accuracy is not None for h in history):
             ax_acc.plot(epochs, [h.held_out_accuracy for h in history], label="held out")
         ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in axes[0]:
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = directory / LEARNING_CURVE_FILE
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save_curves(fig, axes[0], title, directory)
 
 
 def save_loss_surface(
@@ -127,6 +114,19 @@ def save_loss_surface(
     fig.suptitle(title)
     fig.tight_layout()
     path = directory / LOSS_SURFACE_FILE
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _save_curves(fig: Figure, axes: Iterable[Axes], title: str, directory: Path) -> Path:
+    """Grid and legend on each panel, the title, and the figure saved as the learning curve."""
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = directory / LEARNING_CURVE_FILE
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path

@@ -13,6 +13,7 @@ Sized for CI by ``TINYSERVE_FUZZ_EXAMPLES`` (default 100 per operation and mode)
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -90,22 +91,7 @@ def test_v1_operation_answers_as_documented(
     api_schema: OpenApiSchema, method: str, path: str, mode: GenerationMode
 ) -> None:
     wait_until_ready(api_schema)
-    operation = api_schema[path][method]
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-    )
-    def fuzz(case: schemathesis.Case[APIOperation[Any, Any, Any, Any]]) -> None:
-        response = case.call()
-        tally.record(f"schemathesis: {method} {path} ({mode.value})", response.status_code)
-        case.validate_response(response)
-
-    fuzz()
+    fuzz(api_schema[path][method], mode, f"{method} {path} ({mode.value})", EXAMPLES)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -116,22 +102,42 @@ def test_the_generic_route_answers_as_documented_for_every_task(
     """The generic route with a served model's name: bodies of every task's schema reach that model's task."""
     wait_until_ready(api_schema)
     operation = api_schema["/v1/models/{name}/predict"]["POST"]
+    label = f"POST /v1/models/{model}/predict ({mode.value})"
+    fuzz(operation, mode, label, EXAMPLES // 2, path_parameters={"name": model})
+
+
+def fuzz(
+    operation: APIOperation[Any, Any, Any, Any],
+    mode: GenerationMode,
+    label: str,
+    examples: int,
+    *,
+    path_parameters: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> None:
+    """Cases of ``operation`` in ``mode``, each sent and its answer checked against the document
+    (or by ``check``), counted in the tally under ``label``."""
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=EXAMPLES // 2,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     )
-    def fuzz(case: schemathesis.Case[APIOperation[Any, Any, Any, Any]]) -> None:
-        case.path_parameters = {"name": model}
-        response = case.call()
-        tally.record(f"schemathesis: POST /v1/models/{model}/predict ({mode.value})", response.status_code)
-        case.validate_response(response)
+    def run(case: schemathesis.Case[APIOperation[Any, Any, Any, Any]]) -> None:
+        if path_parameters is not None:
+            case.path_parameters = path_parameters
+        response = case.call(headers=headers or {})
+        tally.record(f"schemathesis: {label}", response.status_code)
+        if check is not None:
+            check(response)
+        else:
+            case.validate_response(response)
 
-    fuzz()
+    run()
 
 
 @pytest.fixture(scope="module")
@@ -164,22 +170,16 @@ def test_admin_operation_answers_as_documented(
 ) -> None:
     """With the admin key every answer is documented; without it, always 401."""
     wait_until_ready(admin_schema)
-    operation = admin_schema[path][method]
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES // 2,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    label = f"{method} {path} ({mode.value}, {key and 'admin key'})"
+    fuzz(
+        admin_schema[path][method],
+        mode,
+        label,
+        EXAMPLES // 2,
+        headers={"x-admin-key": key} if key else None,
+        check=None if key else assert_unauthorized,
     )
-    def fuzz(case: schemathesis.Case[APIOperation[Any, Any, Any, Any]]) -> None:
-        response = case.call(headers={"x-admin-key": key} if key else {})
-        tally.record(f"schemathesis: {method} {path} ({mode.value}, {key and 'admin key'})", response.status_code)
-        if key is None:
-            assert response.status_code == 401, response.text
-        else:
-            case.validate_response(response)
 
-    fuzz()
+
+def assert_unauthorized(response: Any) -> None:
+    assert response.status_code == 401, response.text
