@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.paths import MODELS_STORE, PROJECT_ROOT
-from tests.servers import started_server
+from tests.servers import started_server, wait_listening
 
 SERVE = (sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0")
 NO_CUDA = "TINYSERVE_DEVICE={} but torch sees no CUDA device; use auto or cpu"
@@ -55,11 +55,19 @@ def test_model_store_flag_and_dot_env_reach_the_server(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize("how", ["flag", "environment"])
-def test_cuda_without_cuda_is_a_clear_error(how: str) -> None:
+def test_cuda_without_cuda_is_a_clear_error(how: str, tmp_path: Path) -> None:
     device = {"TINYSERVE_DEVICE": "cuda"} if how == "environment" else {}
     command = [*SERVE, "--device", "cuda"] if how == "flag" else list(SERVE)
     environment = clean_environment(TINYSERVE_MODEL_STORE=str(MODELS_STORE), TINYSERVE_MODELS="names-gru", **device)
-    result = subprocess.run(command, env=environment, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0
-    assert NO_CUDA.format("cuda") in result.stderr
-    assert "Uvicorn running" not in result.stderr  # it never listened
+    log_path = tmp_path / "stderr.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=environment, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        with pytest.raises(AssertionError, match="server exited with"):  # never listens: exits at start-up
+            wait_listening(log_path, process, timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+    assert process.returncode != 0
+    assert NO_CUDA.format("cuda") in log_path.read_text()
