@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     rollback_min_batches: int = Field(
         20, ge=1, description="Batches a promoted version runs before its error rate counts."
     )
+    timing_cache_dir: Path | None = Field(
+        None,
+        description="A writable folder where kernel-timing decisions are kept per artifact (sha256), torch "
+        "version and CPU, so later starts and reloads skip the timing; unset: time on every start.",
+    )
     ready_after_optimise: bool = Field(
         True,
         description="Report /health/ready only once every model runs its optimised graph (tracing, kernel "

@@ -23,6 +23,7 @@ from artifacts import ArtifactError, ModelManifest, ModelStore
 from artifacts.manifest import MODEL_NAME_PATTERN
 from artifacts.store import VERSION_PATTERN
 from service import metrics
+from service.runtime import timing_cache
 from service.runtime.batcher import DynamicBatcher
 from service.runtime.errors import ModelNotFoundError, ModelNotReadyError, UnprocessableInputError
 from service.runtime.runner import ModelRunner
@@ -207,6 +208,8 @@ class ModelRegistry:
         self.loaded = threading.Event()  # every model is ready or failed
         self._defaults: dict[str, str] = {}  # default_model's answers once loading is over
         self.optimised = threading.Event()  # and the ready ones run their fastest verified graph
+        folder = settings.timing_cache_dir
+        self.timing_cache = timing_cache.TimingCache(folder) if folder is not None else None
 
     # ---- start-up and shutdown ----
 
@@ -228,13 +231,21 @@ class ModelRegistry:
         self.optimised.set()
 
     def optimise(self, served: ServedModel, loaded: LoadedVersion) -> None:
+        """Trace, verify and (with autotune) time the version's graphs; timing decisions come from the
+        timing cache where it has them."""
         if loaded.optimised:
             return
         started = time.perf_counter()
-        loaded.runner.optimise(GOLDEN_TOLERANCE[self.device.type], self.settings.autotune)
+        tolerance, autotune, cache = GOLDEN_TOLERANCE[self.device.type], self.settings.autotune, self.timing_cache
+        cached = cache.get(loaded.manifest, self.device) if cache is not None and autotune else None
+        loaded.runner.optimise(tolerance, autotune and cached is None)
+        reused = cached is not None and timing_cache.apply(loaded.runner, cached)
+        if cache is not None and autotune and cached is None:
+            cache.put(loaded.manifest, self.device, timing_cache.decisions_of(loaded.runner))
         loaded.optimised = True
         elapsed = time.perf_counter() - started
-        logger.info("%s v%d runs %s (%.2f s)", served.name, loaded.version, loaded.runner.describe(), elapsed)
+        source = ", timing from the cache" if reused else ""
+        logger.info("%s v%d runs %s (%.2f s%s)", served.name, loaded.version, loaded.runner.describe(), elapsed, source)
 
     def new_batcher(self, name: str, version: int, runner: ModelRunner, counts: BatchCounts) -> DynamicBatcher:
         return DynamicBatcher(
