@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     import uvicorn
 
-    from service import connections
+    from service import connections, server
 
     # On SIGTERM uvicorn stops accepting, finishes the requests it has, runs the lifespan shutdown and then
     # re-raises the signal under the handler it found: with this one the process exits 0, not 143.
@@ -46,8 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             # prometheus-client's multiprocess mode: each worker writes its metrics there, /metrics sums them
             folders.enter_context(_folder_for_workers("PROMETHEUS_MULTIPROC_DIR", "tinyserve-metrics-"))
             folders.enter_context(_folder_for_workers(SLOTS_FOLDER_ENV, "tinyserve-cpus-"))  # service/affinity.py
-            _forward_sighup_to_workers()
-        uvicorn.run(
+        config = uvicorn.Config(
             "service.app:create_app",
             factory=True,
             host=settings.host,
@@ -59,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
             timeout_keep_alive=settings.keep_alive_s,
             timeout_graceful_shutdown=30,
         )
+        # uvicorn.run, with a shutdown that also serves the connections still in the accept queue
+        server.run(config)
 
 
 @contextmanager
@@ -71,19 +72,6 @@ def _folder_for_workers(variable: str, prefix: str) -> Iterator[None]:
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         os.environ[variable] = folder
         yield
-
-
-def _forward_sighup_to_workers() -> None:
-    """uvicorn's supervisor answers SIGHUP by restarting every worker; tinyserve's workers reload their
-    models in place on it (service/runtime/triggers.py), so the supervisor passes the signal on instead."""
-    from uvicorn.supervisors.multiprocess import Multiprocess
-
-    def handle_hup(self: Multiprocess) -> None:
-        for process in self.processes:
-            if process.pid is not None:
-                os.kill(process.pid, signal.SIGHUP)
-
-    Multiprocess.handle_hup = handle_hup  # type: ignore[method-assign]
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

@@ -17,6 +17,11 @@
 - **Connections per worker are capped**: past ``max_connections``, a new connection gets a 503
   at once and is closed. (uvicorn's ``limit_concurrency`` counts the new connection among the
   open ones and then refuses the requests of every connection, not only the new one.)
+- **Shutdown loses no request on its way**: on SIGTERM uvicorn closes at once every connection
+  with no request under way, including a fresh one whose first request is on the wire or unread in
+  its buffer, and its client sees a reset. Here a connection that has not yet begun a request
+  (or is halfway through one) gets ``SHUTDOWN_GRACE_S`` to send it; it is answered with keep-alive
+  off, then closed. Idle keep-alive connections still close at once.
 """
 
 import asyncio
@@ -35,6 +40,8 @@ MAX_PIPELINED = 32
 PIPELINE_STEP = 4096
 # A refused connection's client gets this long to read the 503 before the socket closes.
 REFUSAL_LINGER_S = 1.0
+# At shutdown, how long a connection that has not sent its request yet gets to send it.
+SHUTDOWN_GRACE_S = 1.0
 
 
 class ConnectionGauge:
@@ -84,6 +91,8 @@ class CountingHttpProtocol(HttpToolsProtocol):
         self._held = b""  # bytes not yet parsed because the pipeline is full
         self._in_message = False  # a request's first byte has been parsed, its last not yet
         self._read_deadline: asyncio.TimerHandle | None = None
+        self._requests_begun = 0
+        self._shutdown_grace: asyncio.TimerHandle | None = None  # set while shutting down, until a request comes
         self._refused = OPEN_CONNECTIONS.open > self._limits.max_connections
         super().connection_made(transport)
         if self._refused:
@@ -94,6 +103,7 @@ class CountingHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         OPEN_CONNECTIONS.open -= 1
         self._cancel_read_deadline()
+        self._end_shutdown_grace()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -110,9 +120,16 @@ class CountingHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._in_message = True
+        self._requests_begun += 1
         if self._read_deadline is None:
             self._arm_read_deadline()
         super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self._shutdown_grace is not None and self.cycle is not None:
+            self.cycle.keep_alive = False  # the request the grace waited for: answer it, then close
+            self._end_shutdown_grace()
 
     def on_message_complete(self) -> None:
         self._in_message = False
@@ -128,6 +145,25 @@ class CountingHttpProtocol(HttpToolsProtocol):
             self._feed(held)
         if self._held or len(self.pipeline) >= MAX_PIPELINED:
             self.flow.pause_reading()
+
+    def shutdown(self) -> None:
+        """Called by the server on SIGTERM: close now unless a request may be on its way."""
+        idle = self.cycle is None or self.cycle.response_complete
+        awaiting_request = self._requests_begun == 0 or self._in_message  # not an idle keep-alive connection
+        if idle and awaiting_request and not self._refused and not self.transport.is_closing():
+            self._shutdown_grace = self.loop.call_later(SHUTDOWN_GRACE_S, self._shutdown_grace_over)
+            return
+        super().shutdown()
+
+    def _shutdown_grace_over(self) -> None:
+        self._shutdown_grace = None
+        if self.cycle is None or self.cycle.response_complete:  # no whole request came: nothing to answer
+            self.transport.close()
+
+    def _end_shutdown_grace(self) -> None:
+        if self._shutdown_grace is not None:
+            self._shutdown_grace.cancel()
+            self._shutdown_grace = None
 
     def _feed(self, data: bytes) -> None:
         """Parse ``data`` a step at a time, holding the rest once ``MAX_PIPELINED`` requests wait."""
