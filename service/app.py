@@ -83,14 +83,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     torch.set_num_threads(settings.torch_threads)
     registry = build_registry(settings)
     app.state.registry = registry
+    reloader = app.state.reloader = Reloader(registry)
+    # Before loading: SIGHUP's default action ends the process, and with several workers the supervisor
+    # forwards it to a worker that may still be loading.
+    sighup = app.state.sighup = reloader.install_sighup()
     if settings.workers > 1:
         # Workers share one listening socket and each accepts only once its lifespan has started:
         # loading first keeps requests away from a worker that would answer 503 while another says ready.
         await _start_models(registry)
     loading = asyncio.create_task(_load_models(registry))  # one worker: /health/ready says "loading" meanwhile
-    reloader = Reloader(registry)
-    app.state.reloader = reloader
-    sighup = app.state.sighup = reloader.install_sighup()
     polling = None
     if settings.store_poll_s:
         polling = asyncio.create_task(_poll_after(loading, reloader, settings.store_poll_s))

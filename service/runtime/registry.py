@@ -325,6 +325,8 @@ def as_ready(
     if version is not None:
         model = served.by_version.get(version)
         if model is None:
+            if served.status is ModelStatus.LOADING:
+                raise ModelNotReadyError(f"model {served.name!r} is loading")
             raise version_not_loaded(served, version)
     elif served.split is not None:
         model = served.split.pick(key)

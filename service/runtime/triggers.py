@@ -22,9 +22,7 @@ class Reloader:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def reload(
-        self, served: ServedModel, trigger: str, version: int | None = None
-    ) -> lifecycle.Transition:
+    async def reload(self, served: ServedModel, trigger: str, version: int | None = None) -> lifecycle.Transition:
         """Roll ``served`` to ``version`` (default: the store's highest); ``VersionRefusedError`` if refused."""
         async with self._lock:
             return await asyncio.to_thread(lifecycle.reload, self.registry, served, trigger, version)
@@ -54,9 +52,16 @@ class Reloader:
         return served.current is None or versions[-1] > served.current.version
 
     def spawn(self, trigger: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload_all(trigger))
+        task = asyncio.get_running_loop().create_task(self._reload_all_once_started(trigger))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _reload_all_once_started(self, trigger: str) -> None:
+        """A signal during start-up is answered once the models have loaded: it may name a version that
+        appeared after start-up looked at the store."""
+        while not self.registry.loaded.is_set():
+            await asyncio.sleep(0.05)
+        await self.reload_all(trigger)
 
     def install_sighup(self) -> bool:
         """SIGHUP reloads every model (uvicorn leaves SIGHUP alone in a worker, where its default is to exit)."""

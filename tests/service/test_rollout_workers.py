@@ -24,6 +24,12 @@ def test_sighup_to_the_supervisor_reloads_every_worker_and_readiness_holds(tmp_p
         "TINYSERVE_CPU_AFFINITY": "off",
     }
     with running_server("--workers", "2", **environment) as (base, process):
+        # Ready answers come from the first worker up; the second may still be loading (it would answer
+        # the signal once loaded, but this test wants a reload in each, not a start of version 2).
+        deadline = time.monotonic() + 60
+        while promotions_of(httpx.get(f"{base}/metrics", timeout=10).text, "start", "none", 1) < 2:
+            assert time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.1)
         add_version(store, 2)
         process.send_signal(signal.SIGHUP)
         versions, statuses, ready = [], [], []
@@ -35,14 +41,14 @@ def test_sighup_to_the_supervisor_reloads_every_worker_and_readiness_holds(tmp_p
             statuses.append(answer.status_code)
             versions.append(answer.json().get("version"))
             ready.append(httpx.get(f"{base}/health/ready", timeout=10).status_code)
-            promotions = sighup_promotions(httpx.get(f"{base}/metrics", timeout=10).text)
+            promotions = promotions_of(httpx.get(f"{base}/metrics", timeout=10).text, "sighup", 1, 2)
     assert promotions == 2  # one in each worker
     assert versions[-30:] == [2] * 30, versions[-40:]
     assert set(statuses) == {200} and set(ready) == {200}
     assert process.returncode == 0  # the supervisor kept running: it forwarded the signal, restarted nothing
 
 
-def sighup_promotions(metrics: str) -> float:
-    pattern = rf'tinyserve_model_transitions_total{{from="1",model="{MODEL}",reason="sighup",to="2"}} (\S+)'
+def promotions_of(metrics: str, reason: str, old: object, new: object) -> float:
+    pattern = rf'tinyserve_model_transitions_total{{from="{old}",model="{MODEL}",reason="{reason}",to="{new}"}} (\S+)'
     found = re.search(pattern, metrics)
     return float(found.group(1)) if found else 0.0

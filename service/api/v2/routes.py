@@ -243,7 +243,7 @@ def _find(registry: ModelRegistry, name: str, version: str | None) -> tuple[Serv
         known = ", ".join(map(str, served.versions)) or "none"
         raise rt.ModelNotFoundError(f"model {name!r} has no version {version!r}; versions in the store: {known}")
     number = parse_version(served, version)
-    if number not in served.by_version:
+    if number not in served.by_version and served.status is not ModelStatus.LOADING:  # loading: 503, not 404
         raise version_not_loaded(served, number)
     return served, number
 
