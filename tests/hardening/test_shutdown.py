@@ -124,12 +124,20 @@ async def test_connections_opened_before_sigterm_get_their_request_answered(
     with running_server(TINYSERVE_MODELS="digits-cnn") as server:
         host, port = server.base.removeprefix("http://").rsplit(":", 1)
         connections = [await asyncio.open_connection(host, int(port)) for _ in range(OPENED_EARLY)]
-        async with httpx.AsyncClient(base_url=server.base) as client:  # all opened and accepted by now
-            assert (await client.get("/health/live", headers={"connection": "close"})).status_code == 200
+        idle = await asyncio.open_connection(host, int(port))  # one request answered, kept alive
+        idle[1].write(f"GET /health/live HTTP/1.1\r\nhost: {host}\r\n\r\n".encode())
+        head = await asyncio.wait_for(idle[0].readuntil(b"\r\n\r\n"), timeout=10)
+        length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+        assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in head.lower(), head
+        assert json.loads(await idle[0].readexactly(length))["status"] == "alive"
         digits = [reference.digits[i % len(reference.digits)] for i in range(OPENED_EARLY)]
 
         server.process.send_signal(signal.SIGTERM)
         assert await refuses_new_connections(server.base, within_s=10), "still accepting connections after SIGTERM"
+        # The idle keep-alive connection is closed at once, not after the grace the fresh ones get:
+        # their requests, sent only now, are still answered.
+        assert await asyncio.wait_for(idle[0].read(), timeout=10) == b""
+        idle[1].close()
         answers = await asyncio.gather(
             *(
                 send_and_read_to_end(connection, predict_request(host, pixels.tolist()))
