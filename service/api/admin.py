@@ -9,7 +9,7 @@ import hmac
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.deps import RegistryDep, SettingsDep
 from service.api.errors import UnauthorizedError, error_response, request_id_of
@@ -119,3 +119,65 @@ async def unload_model(name: str, version: Version, request: Request, registry: 
         return _answer(await _reloader(request).unload(served, version, "admin"))
     except VersionRefusedError as exc:
         return _refused(request, exc)
+
+
+class TrafficRequest(BaseModel):
+    """How the requests that name no version are shared between loaded versions, and which version shadows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: dict[Annotated[int, Field(ge=1, le=MAX_VERSION)], Annotated[int, Field(ge=0, le=100)]] | None = Field(
+        None,
+        description="Version -> percent of the requests that name no version; they sum to 100. "
+        "null: every such request to the current version.",
+        max_length=8,
+        examples=[{"1": 90, "2": 10}],
+    )
+    shadow: int | None = Field(None, ge=1, le=MAX_VERSION, description="A version that gets a copy of the inputs.")
+    sticky: bool = Field(False, description="Choose by a hash of X-Request-ID, so one id stays on one version.")
+
+    @model_validator(mode="after")
+    def _weights_sum_to_100(self) -> "TrafficRequest":
+        if self.weights is not None and sum(self.weights.values()) != 100:
+            raise ValueError(f"weights must sum to 100, not {sum(self.weights.values())}")
+        return self
+
+
+class TrafficResponse(BaseModel):
+    model: str
+    current: int | None
+    shares: dict[str, float] = Field(description="Version -> share of the requests that name no version.")
+    shadow: int | None
+    sticky: bool
+
+
+@router.post(
+    "/models/{name}/traffic",
+    response_model=TrafficResponse,
+    summary="Split traffic between versions (canary) and choose a shadow; missing versions are loaded first",
+    responses={**ERRORS, 422: {"model": ErrorResponse, "description": "not JSON, or weights that do not sum to 100"}},
+    # The body is read after the admin key is checked: FastAPI parses a declared body before any dependency.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TrafficRequest.model_json_schema()}},
+        }
+    },
+)
+async def set_traffic(name: str, request: Request, registry: RegistryDep) -> JSONBytesResponse:
+    body = TrafficRequest.model_validate_json(await request.body())
+    served = _served(registry, name)
+    try:
+        await _reloader(request).set_traffic(served, body.weights, body.shadow, body.sticky)
+    except VersionRefusedError as exc:
+        return _refused(request, exc)
+    split = served.split
+    shares = split.shares if split is not None else ({served.version: 1.0} if served.version is not None else {})
+    answer = TrafficResponse(
+        model=served.name,
+        current=served.version,
+        shares={str(version): share for version, share in sorted(shares.items())},
+        shadow=served.shadow_version,
+        sticky=served.sticky,
+    )
+    return JSONBytesResponse(answer.model_dump())

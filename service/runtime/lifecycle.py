@@ -278,6 +278,46 @@ def _after_promotion(registry: ModelRegistry, served: ServedModel, old: LoadedVe
         retire(registry, served, old, "replaced")
 
 
+# ---- traffic: split and shadow ----
+
+
+def set_traffic(
+    registry: ModelRegistry,
+    served: ServedModel,
+    weights: dict[int, int] | None,
+    shadow: int | None,
+    sticky: bool,
+) -> None:
+    """Split the requests that name no version by ``weights`` (None: all to the current version) and copy
+    them to ``shadow`` (None: no shadow); versions not loaded yet are loaded, verified and optimised first.
+    A version that fails a check raises ``VersionRefusedError`` and nothing changes."""
+    with served.lock:
+        current = served.current.version if served.current else None
+        for version in sorted({*(weights or {}), *([shadow] if shadow is not None else [])}):
+            if version in served.loaded:
+                continue
+            try:
+                if version not in registry.store.versions(served.name):
+                    raise ArtifactError(f"version {version} is not in the store")
+                loaded = load_version(registry, served, version)
+            except LOAD_ERRORS + (LabelsChangedError,) as exc:
+                refused = Transition(served.name, current, version, _refusal_reason(exc), "refused", str(exc))
+                raise VersionRefusedError(record(refused)) from None
+            registry.optimise(served, loaded)
+            served.loaded = {**served.loaded, version: loaded}
+            record(Transition(served.name, current, version, "traffic", "loaded"))
+        served.split_weights, served.shadow_version, served.sticky = weights, shadow, sticky
+        served.publish()
+        logger.info(
+            "model %s traffic: split %s, shadow %s, sticky %s",
+            served.name,
+            weights or "none",
+            _label(shadow),
+            sticky,
+            extra={"fields": {"event": "model_traffic", "model": served.name, "shadow": shadow, "sticky": sticky}},
+        )
+
+
 # ---- rollback ----
 
 

@@ -31,6 +31,12 @@ class Reloader:
         async with self._lock:
             return await asyncio.to_thread(lifecycle.unload, self.registry, served, version, trigger)
 
+    async def set_traffic(
+        self, served: ServedModel, weights: dict[int, int] | None, shadow: int | None, sticky: bool
+    ) -> None:
+        async with self._lock:
+            await asyncio.to_thread(lifecycle.set_traffic, self.registry, served, weights, shadow, sticky)
+
     async def reload_all(self, trigger: str) -> None:
         """Every model not pinned to a version by TINYSERVE_MODELS moves to the store's highest version;
         polling skips a version already refused (SIGHUP and the admin call try it again)."""

@@ -47,6 +47,7 @@ ADMIN_KEY = "fuzz-admin-key"
 ADMIN_OPERATIONS = [
     ("POST", "/v1/admin/models/{name}/reload"),
     ("POST", "/v1/admin/models/{name}/unload"),
+    ("POST", "/v1/admin/models/{name}/traffic"),
 ]
 
 

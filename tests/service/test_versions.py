@@ -220,3 +220,37 @@ async def test_a_corrupt_version_is_refused_and_the_current_one_keeps_serving(
     assert refusal["event"] == "model_transition" and refusal["level"] == "warning"
     assert (refusal["model"], refusal["from_version"], refusal["to_version"]) == (MODEL, 2, 3)
     assert refusal["reason"] == reason and message in refusal["detail"]
+
+
+async def test_admin_traffic_loads_a_canary_and_splits_then_shadows(store: Path) -> None:
+    one = make_settings(model_store=store, models=[f"{MODEL}:1"], autotune=False, admin_keys="admin-secret")
+    route = f"/v1/admin/models/{MODEL}/traffic"
+    async with running_app(one) as (_, client):
+        split = await client.post(route, json={"weights": {"1": 0, "2": 100}}, headers=ADMIN)
+        to_canary = [(await client.post(f"/v1/models/{MODEL}/predict", json=BODY)).json()["version"] for _ in range(5)]
+        listed = (await client.get(f"/v1/models/{MODEL}")).json()
+        shadowed = await client.post(route, json={"shadow": 2}, headers=ADMIN)
+        back = [(await client.post(f"/v1/models/{MODEL}/predict", json=BODY)).json()["version"] for _ in range(5)]
+        roles = {v["version"]: v["role"] for v in (await client.get(f"/v1/models/{MODEL}")).json()["loaded_versions"]}
+        bad_sum = await client.post(route, json={"weights": {"1": 50, "2": 40}}, headers=ADMIN)
+        missing = await client.post(route, json={"weights": {"1": 50, "7": 50}}, headers=ADMIN)
+        extra = await client.post(route, json={"weights": None, "path": "/etc"}, headers=ADMIN)
+    assert split.status_code == 200, split.text
+    assert split.json() == {
+        "model": MODEL,
+        "current": 1,
+        "shares": {"1": 0.0, "2": 1.0},
+        "shadow": None,
+        "sticky": False,
+    }
+    assert to_canary == [2] * 5
+    assert {v["version"]: (v["role"], v["traffic_share"]) for v in listed["loaded_versions"]} == {
+        1: ("current", 0.0),
+        2: ("canary", 1.0),
+    }
+    assert shadowed.status_code == 200 and shadowed.json()["shares"] == {"1": 1.0}
+    assert back == [1] * 5
+    assert roles == {1: "current", 2: "shadow"}
+    assert bad_sum.status_code == 422 and "sum to 100" in bad_sum.json()["error"]["message"]
+    assert missing.status_code == 409 and "not in the store" in missing.json()["error"]["message"]
+    assert extra.status_code == 422
