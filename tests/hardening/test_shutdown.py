@@ -32,8 +32,7 @@ BURST_ROUNDS = 3  # servers stopped during a burst: the race shows in about half
 @pytest.fixture
 def slow_server() -> Iterator[Server]:
     launcher = (sys.executable, "-m", "tests.hardening.slow_server", str(FORWARD_SECONDS))
-    settings = {"TINYSERVE_MODELS": "digits-cnn", "TINYSERVE_MAX_BATCH_SIZE": "4"}
-    with running_server(launcher=launcher, **settings) as server:
+    with running_server(launcher=launcher, TINYSERVE_MODELS="digits-cnn", TINYSERVE_MAX_BATCH_SIZE="4") as server:
         yield server
 
 
