@@ -264,6 +264,11 @@ def _shadow_refusal(registry: ModelRegistry, served: ServedModel, loaded: Loaded
 
 def _after_promotion(registry: ModelRegistry, served: ServedModel, old: LoadedVersion, new: LoadedVersion) -> None:
     """Keep the replaced version while a rollback may need it, or while a split or shadow names it; else retire it."""
+    stale = served.previous  # kept for a rollback of an earlier promotion, whose watch has ended with this one
+    if stale is not None and stale is not old and stale is not new:
+        served.previous = None
+        if stale.version not in (served.split_weights or {}) and stale.version != served.shadow_version:
+            retire(registry, served, stale, "replaced")
     if registry.settings.rollback_error_rate is not None:
         served.previous = old
         watch = threading.Thread(

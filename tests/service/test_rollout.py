@@ -323,3 +323,17 @@ def rows(metrics: str, labels: str) -> float:
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def test_a_second_promotion_within_the_watch_retires_the_first_previous(store: Path) -> None:
+    settings = make_settings(
+        model_store=store, models=[MODEL], autotune=False, admin_keys="admin-secret", rollback_error_rate=0.5
+    )
+    async with running_app(settings) as (_, client):
+        add_version(store, 2)
+        first = await client.post(f"/v1/admin/models/{MODEL}/reload", headers=ADMIN)
+        add_version(store, 3)
+        second = await client.post(f"/v1/admin/models/{MODEL}/reload", headers=ADMIN)
+        listed = (await client.get(f"/v1/models/{MODEL}")).json()
+    assert (first.json()["to_version"], second.json()["to_version"]) == (2, 3)
+    assert {v["version"]: v["role"] for v in listed["loaded_versions"]} == {2: "previous", 3: "current"}
