@@ -45,6 +45,7 @@ def server(source: Path, log: Path) -> Iterator[str]:
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(source),
         "TINYSERVE_MODEL_STORE": str(PROJECT / "models_store"),
+        "TINYSERVE_MODELS": "digits-cnn,names-gru",  # what the scenarios use, and what any revision can serve
         "TINYSERVE_ACCESS_LOG": "false",
         "TINYSERVE_PORT": str(port),
     }
