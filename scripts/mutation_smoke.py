@@ -96,6 +96,20 @@ MUTANTS = (
         ("tests/service/runtime/test_imaging.py::test_unevenly_lit_paper_gives_the_same_input_as_even_light",),
     ),
     Mutant(
+        "mnist-always-no-ink",
+        "service/runtime/imaging.py",
+        "if peak < MIN_INK_CONTRAST:",
+        "if True:",
+        ("tests/hardening/test_properties.py::test_the_mnist_procedure_takes_any_grey_image",),
+    ),
+    Mutant(
+        "readme-answer-wrong",
+        "README.md",
+        '"predictions":[{"digit":7,',
+        '"predictions":[{"digit":1,',
+        ("tests/test_readme.py",),
+    ),
+    Mutant(
         "golden-check-skipped",
         "service/runtime/lifecycle.py",
         "if error > tolerance:",
