@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from service.logs import JSONFormatter
-from tests.service.conftest import make_settings, running_app
+from tests.service.conftest import TEST_DEVICE, make_settings, running_app
 from tests.service.stores import MODEL, add_version, added, corrupt_weights, relabel, retrain_badly, transitions
 
 pytestmark = pytest.mark.asyncio
@@ -181,7 +181,7 @@ async def test_admin_unload_then_reload(store: Path) -> None:
     assert added(transitions(start, "admin"), transitions(metrics, "admin")) == {("2", "1"): 1.0, ("1", "2"): 1.0}
     assert added(transitions(start, "replaced"), transitions(metrics, "replaced")) == {("1", "2"): 1.0}
     assert added(transitions(start, "unload"), transitions(metrics, "unload")) == {("2", "1"): 1.0}
-    assert f'tinyserve_model_info{{device="cpu",name="{MODEL}",version="1"}} 0.0' in metrics
+    assert f'tinyserve_model_info{{device="{TEST_DEVICE}",name="{MODEL}",version="1"}} 0.0' in metrics
 
 
 @pytest.mark.parametrize(
