@@ -6,12 +6,25 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from artifacts.store import sha256_file
 from tests.paths import MODELS_STORE
+from tests.service.conftest import b64, png_bytes
 
 MODEL = "digits-cnn"  # small and quick to trace
+
+
+def _slow_body() -> dict[str, object]:
+    square = Image.new("L", (300, 300), 255)
+    square.paste(0, (100, 100, 200, 200))
+    return {"images": [{"image_base64": b64(png_bytes(square))}]}
+
+
+# A file large enough to be decoded off the event loop: between looking its model version up and
+# queueing on it, such a request waits, which is when a swap can come.
+SLOW_BODY = _slow_body()
 
 
 def add_version(store: Path, version: int, source: str = MODEL, name: str = MODEL, **manifest: Any) -> Path:

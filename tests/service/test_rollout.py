@@ -15,21 +15,15 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
-from PIL import Image
 
 from service.runtime.registry import BatchCounts
-from tests.service.conftest import b64, make_settings, png_bytes, running_app, wait_until
+from tests.service.conftest import make_settings, running_app, wait_until
 from tests.service.faults import FaultyForward, rebuilt
-from tests.service.stores import MODEL, add_version, added, transitions
+from tests.service.stores import MODEL, SLOW_BODY, add_version, added, transitions
 
 pytestmark = pytest.mark.asyncio
 
 BODY = {"images": [{"pixels": [[0] * 28 for _ in range(28)]}]}
-# A file large enough to be decoded off the event loop: between looking its model version up and
-# queueing on it, such a request waits, which is when a swap can come.
-SQUARE = Image.new("L", (300, 300), 255)
-SQUARE.paste(0, (100, 100, 200, 200))
-SLOW_BODY = {"images": [{"image_base64": b64(png_bytes(SQUARE))}]}
 ADMIN = {"x-admin-key": "admin-secret"}
 CONCURRENCY = 16
 
