@@ -144,14 +144,15 @@ def primary_digits_model(ref: Reference) -> str | None:
 
 
 def build_scenarios(ref: Reference, conc: tuple[int, ...], bulk_conc: tuple[int, ...]) -> list[Scenario]:
-    """Every model in the store: single-image JSON and 64-image bulk for image models (upload for the
-    primary one), one-name requests for text models."""
+    """The store's classifiers the bench knows how to load: single-image JSON and 64-image bulk for
+    image models (upload for the primary one), one-name requests for text models. Other task kinds
+    (the course's small models) are not benchmarked."""
     primary = primary_digits_model(ref)
     found: list[Scenario] = []
     for name in ref.names:
         if ref.task(name) == "image-classification":
             found += image_scenarios(ref, name, conc, bulk_conc, upload=name == primary)
-        else:
+        elif ref.task(name) == "text-classification":
             found += text_scenarios(ref, name, conc)
     # The headline scenario first, uploads last: the order rows are printed in.
     order = {"json": 0, "names": 1, "bulk": 2, "upload": 3}
