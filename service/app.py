@@ -15,7 +15,7 @@ from service.affinity import pin_this_worker
 from service.api import admin, health, models, playground, predict
 from service.api.errors import install_error_handlers
 from service.api.middleware import RequestContextMiddleware
-from service.api.routing import add_predict_routes, install_openapi
+from service.api.routing import add_prediction_router, install_openapi
 from service.api.v2 import routes as v2
 from service.connections import OPEN_CONNECTIONS
 from service.logs import configure_logging
@@ -128,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Added first, so it runs inside RequestContextMiddleware (request id, limits, metrics, log).
+    add_prediction_router(app, [*predict.routes(), *v2.infer_routes()])
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
     if settings.opentelemetry:  # outside the request context, so the access log line carries the span's ids
         app.add_middleware(tracing.TracingMiddleware)
@@ -137,6 +139,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(admin.router)
     app.include_router(v2.router)
     app.include_router(playground.router)
-    add_predict_routes(app, [*predict.routes(), *v2.infer_routes()])
     install_openapi(app)
     return app

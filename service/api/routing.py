@@ -1,24 +1,28 @@
-"""Prediction routes: registered once, as plain Starlette routes, and described in the OpenAPI document.
+"""Prediction routes: one router of their own, registered once, described in the OpenAPI document.
 
 The prediction endpoints read and validate the raw body themselves (one pydantic-core pass, or a
-task's fast parser) instead of going through FastAPI's body and dependency machinery, which costs
-more than a small model's forward pass. Each is one ``PredictRoute`` in the app's router: Starlette
-matches it, the app's exception handlers map its errors, and ``install_openapi`` documents it from
-the same object, so /docs shows every path, schema, parameter and worked example.
+task's fast parser): on a model this small, FastAPI's per-request machinery (its routing loop,
+exception and exit-stack middleware, dependency solving) costs as much as the forward pass.
+``PredictionRouter`` is the only router of these paths: it sits just inside the request-context
+middleware (request ids, body limits, metrics and the access log still apply), sends each request
+straight to its ``PredictRoute``, and answers errors with the app's own exception handlers, so
+both routers share one error table. ``install_openapi`` documents every route from the same objects.
 """
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from starlette.datastructures import URL
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.schemas import ErrorResponse
 
@@ -80,20 +84,80 @@ def one_of(models: tuple[type[BaseModel], ...]) -> dict[str, Any]:
 
 
 class PredictRoute(Route):
-    """A POST route whose endpoint takes the request alone, with the operation that documents it."""
+    """A POST route whose endpoint takes the request alone, with the operation that documents it.
 
-    def __init__(self, path: str, endpoint: Endpoint, operation: Operation) -> None:
+    ``other_methods``: what a GET (or any other method) on the path gets: a 405, or, with "app", the
+    app's own routes (V2 answers unknown routes in its own error shape)."""
+
+    def __init__(
+        self, path: str, endpoint: Endpoint, operation: Operation, other_methods: Literal["405", "app"] = "405"
+    ) -> None:
         super().__init__(path, endpoint, methods=["POST"], name=endpoint.__name__)
         self.operation = operation
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = self  # what metrics and the access log label requests by, as FastAPI's routes do
-        await super().handle(scope, receive, send)
+        self.other_methods = other_methods
 
 
-def add_predict_routes(app: FastAPI, routes: Iterable[PredictRoute]) -> None:
-    """First in the router: a prediction is matched without trying every other route before it."""
-    app.router.routes[:0] = list(routes)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class PredictionRouter:
+    """Pure ASGI: requests on a prediction path go to their route, every other request to the app."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[PredictRoute], handlers: Mapping[Any, Any]) -> None:
+        self.app = app
+        self.routes = list(routes)
+        self.handlers = handlers  # the app's exception handlers: the same table answers errors here
+        # Fixed paths by dict lookup; the few with parameters (model names, versions) by Starlette's matching.
+        self.fixed = {route.path: route for route in routes if not route.param_convertors}
+        self.parametrised = [route for route in routes if route.param_convertors]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._match(scope) if scope["type"] == "http" else None
+        if route is None and scope["type"] == "http" and self._slash_redirect(scope):
+            url = URL(scope=scope)
+            await RedirectResponse(url.replace(path=url.path.rstrip("/")), 307)(scope, receive, send)
+            return
+        if route is None or (scope["method"] != "POST" and route.other_methods == "app"):
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route  # what metrics and the access log label requests by, as FastAPI's routes do
+        request = Request(scope, receive, send)
+        try:
+            if scope["method"] != "POST":
+                raise HTTPException(405, headers={"allow": "POST"})
+            response = await route.endpoint(request)
+        except Exception as exc:
+            response = await self._handler(exc)(request, exc)
+        await response(scope, receive, send)
+
+    def _match(self, scope: Scope) -> PredictRoute | None:
+        route = self.fixed.get(scope["path"])
+        if route is not None:
+            return route
+        for candidate in self.parametrised:
+            match, child_scope = candidate.matches(scope)
+            if match is not Match.NONE:  # FULL, or PARTIAL: the path with another method
+                scope.update(child_scope)
+                return candidate
+        return None
+
+    def _slash_redirect(self, scope: Scope) -> bool:
+        """A prediction path with a trailing slash: redirected to the path, as Starlette's router does."""
+        path = scope["path"]
+        return path.endswith("/") and path != "/" and self._match({**scope, "path": path.rstrip("/")}) is not None
+
+    def _handler(self, exc: Exception) -> Handler:
+        for cls in type(exc).__mro__:
+            if cls in self.handlers:
+                handler: Handler = self.handlers[cls]
+                return handler
+        raise exc  # pragma: no cover - install_error_handlers registers Exception itself
+
+
+def add_prediction_router(app: FastAPI, routes: Sequence[PredictRoute]) -> None:
+    """The prediction paths' router, inside the request-context middleware added before it."""
+    app.state.predict_routes = list(routes)
+    app.add_middleware(PredictionRouter, routes=routes, handlers=app.exception_handlers)
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -103,7 +167,7 @@ def install_openapi(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        predict_routes = [route for route in app.routes if isinstance(route, PredictRoute)]
+        predict_routes: list[PredictRoute] = app.state.predict_routes
         paths = schema.setdefault("paths", {})
         for route in predict_routes:
             paths.setdefault(route.path, {})["post"] = route.operation.document(route.param_convertors)

@@ -1,5 +1,6 @@
 """What every classifier shares: probabilities over labels, top-k results, V2's classification extension."""
 
+import math
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -13,6 +14,11 @@ from service.runtime.tensors import BYTES, OutputTensor, RequestedOutput, Tensor
 from service.tasks.base import PayloadT, Prepared, RequestT, Task
 
 PROBABILITIES, LABEL = "probabilities", "label"
+NON_FINITE = "the model's output is not finite for this input; send values in the range the model was trained on"
+
+
+class NonFiniteOutputError(UnprocessableInputError):
+    """Extreme inputs overflowed the model: the answer would be NaN or infinite."""
 
 
 def top_k(probabilities: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
@@ -23,6 +29,8 @@ def top_k(probabilities: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
     """
     ranked = []
     for row in probabilities.tolist():
+        if not math.isfinite(sum(row)):  # any NaN or infinity makes the sum one; cheaper than numpy here
+            raise NonFiniteOutputError(NON_FINITE)
         order = sorted(range(len(row)), key=row.__getitem__, reverse=True)[:k]
         ranked.append([(index, row[index]) for index in order])
     return ranked
@@ -55,9 +63,7 @@ class Transformed(nn.Module):
 def check_finite(outputs: np.ndarray) -> None:
     """Extreme inputs can overflow a model: answer with an error, never with NaN."""
     if not np.isfinite(outputs).all():
-        raise UnprocessableInputError(
-            "the model's output is not finite for this input; send values in the range the model was trained on"
-        )
+        raise NonFiniteOutputError(NON_FINITE)
 
 
 class ClassificationTask(Task[RequestT, PayloadT]):
@@ -70,8 +76,7 @@ class ClassificationTask(Task[RequestT, PayloadT]):
             raise UnprocessableInputError(f"top_k: at most {len(self.labels)} for model {self.manifest.name!r}")
 
     def ranked(self, outputs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        check_finite(outputs)
-        return top_k(outputs, k)
+        return top_k(outputs, k)  # refuses non-finite rows
 
     @abstractmethod
     def label_values(self, indices: np.ndarray) -> np.ndarray | list[str]:

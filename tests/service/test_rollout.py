@@ -224,6 +224,21 @@ async def test_shadow_agreement_of_identical_versions_is_complete(store: Path) -
     assert by_version[2]["traffic_share"] == 0.0
 
 
+async def test_v2_requests_feed_the_shadow_too(store: Path) -> None:
+    add_version(store, 2)
+    settings = make_settings(model_store=store, models=[f"{MODEL}:1"], autotune=False, shadow=f"{MODEL}=2")
+    async with running_app(settings) as (app, client):
+        start = (await client.get("/metrics")).text
+        body = {"inputs": [{"name": "images", "shape": [3, 28, 28], "datatype": "UINT8", "data": [7] * 3 * 784}]}
+        response = await client.post(f"/v2/models/{MODEL}/infer", json=body)
+        assert response.status_code == 200, response.text
+        await app.state.registry.get(MODEL).current.ready.shadow.settle()
+        metrics = (await client.get("/metrics")).text
+    labels = f'model="{MODEL}",shadow="2",version="1"'
+    assert rows(metrics, labels) - rows(start, labels) == 3
+    assert f"tinyserve_shadow_top1_agreement{{{labels}}} 1.0" in metrics
+
+
 async def test_a_disagreeing_shadow_is_never_promoted(store: Path) -> None:
     add_version(store, 2, source="digits-mlp")  # another network: passes its own golden check, answers otherwise
     settings = make_settings(

@@ -211,6 +211,8 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         prepared = await model.task.v2_prepare(decoded.inputs)
     preprocess_s = time.perf_counter() - started
     outputs, timing = await model.batcher.submit(prepared.payload, prepared.size)
+    if model.shadow is not None:  # as /v1: the shadow version gets a copy, off this request
+        model.shadow.offer(prepared.payload, prepared.size, outputs)
     request.state.batch_size = timing.batch_size
     with tracing.stage("encode", model=name, version=model.version):
         tensors = model.task.v2_encode(requested, prepared, outputs)
@@ -226,7 +228,12 @@ def infer_routes() -> list[PredictRoute]:
     """Both infer paths, registered once each as prediction routes (matched before every other route)."""
     documented = {INFER_PATH: "V2 inference", INFER_VERSION_PATH: "V2 inference on one version"}
     return [
-        PredictRoute(path, infer, Operation(summary, "v2", request_body=INFER_BODY, description=INFER_DESCRIPTION))
+        PredictRoute(
+            path,
+            infer,
+            Operation(summary, "v2", request_body=INFER_BODY, description=INFER_DESCRIPTION),
+            other_methods="app",  # V2's catch-all route answers in V2's error shape
+        )
         for path, summary in documented.items()
     ]
 
