@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--out", type=Path, default=Path("bench/results/ab.json"))
+    parser.add_argument("--out", type=Path, default=Path("ab.json"))
     args = parser.parse_args()
 
     bodies = loads(Reference(PROJECT / "models_store"))

@@ -50,7 +50,7 @@ fi
 
 echo "== 2. service tests on CUDA"
 TINYSERVE_TEST_DEVICE=cuda timeout 240 python3 -m pytest -q -p no:cacheprovider -x tests/service/test_cuda.py \
-  tests/service/test_digits.py tests/service/test_names.py tests/service/test_batching.py tests/service/test_models.py \
+  tests/service/api/test_predict_digits.py tests/service/api/test_predict_names.py tests/service/test_batching.py tests/service/api/test_models.py \
   2>&1 | tail -15 | tee "$OUT/pytest_cuda.txt"
 
 echo "== 3. serving on CUDA"

@@ -121,7 +121,7 @@ MUTANTS = (
         "service/tasks/classification.py",
         "order = sorted(range(len(row)), key=row.__getitem__, reverse=True)[:k]",
         "order = sorted(range(len(row)), key=row.__getitem__, reverse=True)[: k - 1 or 1]",
-        ("tests/service/test_digits.py",),
+        ("tests/service/api/test_predict_digits.py",),
     ),
     Mutant(
         "sha256-unchecked",
