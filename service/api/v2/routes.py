@@ -1,13 +1,14 @@
 """The Open Inference Protocol's REST routes under /v2: health, metadata, infer.
 
-Thin: HTTP in, the same runtime as /v1 (registry, runners, batcher), HTTP out. Routes read
-the raw body themselves, since Triton's client sends binary bodies without a Content-Type.
-Every error here is V2's ``{"error": "message"}``, produced by ``guarded`` (for every route
-of this router, through ``V2Route``), so the /v1 envelope handlers never see a V2 error.
+Thin: HTTP in, the same runtime as /v1 (registry, batcher), HTTP out; what a model takes and
+returns is its task's V2 signature. Routes read the raw body themselves, since Triton's client
+sends binary bodies without a Content-Type. Every error here is V2's ``{"error": "message"}``,
+produced by ``guarded`` (for every route of this router through ``V2Route``, and for the infer
+routes directly), so the /v1 envelope handlers never see a V2 error.
 
-Routes take the request alone and call ``hot_route_context`` (app state and the API-key
-check) instead of declaring dependencies: FastAPI runs sync dependencies in its thread
-pool, three thread hops per request that cost more than decoding a binary tensor.
+Routes take the request alone and call ``request_context`` (app state and the API-key check)
+instead of declaring dependencies: FastAPI runs sync dependencies in its thread pool, thread
+hops per request that cost more than decoding a binary tensor.
 """
 
 import logging
