@@ -81,14 +81,15 @@ def render(settings: type[BaseSettings] = Settings) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if the committed page is stale")
+    parser.add_argument("--page", type=Path, default=PAGE, help="the page to write or check (default: %(default)s)")
     args = parser.parse_args(argv)
     text = render()
     if args.check:
-        if PAGE.read_text() != text:
-            print(f"{PAGE} is stale: run python scripts/settings_doc.py", file=sys.stderr)
+        if args.page.read_text() != text:
+            print(f"{args.page} is stale: run python scripts/settings_doc.py", file=sys.stderr)
             return 1
         return 0
-    PAGE.write_text(text)
+    args.page.write_text(text)
     return 0
 
 

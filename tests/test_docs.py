@@ -133,13 +133,13 @@ def test_a_setting_without_a_description_stops_the_generator() -> None:
         settings_doc.render(Undocumented)
 
 
-def test_the_configuration_check_notices_a_stale_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_configuration_check_notices_a_stale_page(tmp_path: Path) -> None:
     stale = tmp_path / "configuration.md"
     stale.write_text(settings_doc.render().replace("`TINYSERVE_PORT`", "`TINYSERVE_PORTS`"))
-    monkeypatch.setattr(settings_doc, "PAGE", stale)
-    assert settings_doc.main(["--check"]) == 1
-    assert settings_doc.main([]) == 0
-    assert settings_doc.main(["--check"]) == 0
+    page = ["--page", str(stale)]
+    assert settings_doc.main(["--check", *page]) == 1
+    assert settings_doc.main(page) == 0
+    assert settings_doc.main(["--check", *page]) == 0
 
 
 def test_models_page_shows_every_artifact_with_its_command() -> None:

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
@@ -230,18 +230,28 @@ def test_any_unicode_name_folds_to_a_readable_name_or_is_refused(name_runner: Mo
 
 @BOUNDED
 @given(names=st.lists(unicode_names, min_size=1, max_size=3))
-async def test_any_unicode_name_over_http_is_200_400_or_422(hardened: httpx.AsyncClient, names: list[str]) -> None:
-    """json.dumps escapes lone surrogates, which are not JSON text: those bodies are a 400, the rest 200 or 422."""
+@example(names=["Nakamura", "Dvořák"])  # folds: 200
+@example(names=["\u200b\u3000"])  # nothing readable: 422
+@example(names=["Ab\ud800"])  # a lone surrogate is not JSON text: 400
+async def test_any_unicode_name_over_http_gets_the_answer_folding_predicts(
+    hardened: httpx.AsyncClient, name_runner: ModelRunner, names: list[str]
+) -> None:
+    """json.dumps escapes lone surrogates, which are not JSON text: those bodies are a 400. The rest
+    are a 200 exactly when the task folds every name, else a 422 naming the first refused one."""
     body = json.dumps({"names": names})
     response = await hardened.post("/v1/names/predict", content=body, headers={"content-type": "application/json"})
     tally.record("properties: any Unicode names over HTTP", response.status_code)
-    has_surrogate = any(0xD800 <= ord(ch) <= 0xDFFF for name in names for ch in name)
-    if has_surrogate:
+    if any(0xD800 <= ord(ch) <= 0xDFFF for name in names for ch in name):
         assert response.status_code == 400, response.text
         assert response.json()["error"]["type"] == "invalid_json"
-    else:
-        assert response.status_code in (200, 422), response.text
-        if response.status_code == 200:
-            predictions = response.json()["predictions"]
-            assert [p["name"] for p in predictions] == names
-            assert all(math.isfinite(p["probability"]) for p in predictions)
+        return
+    try:
+        name_runner.task.fold(names)
+    except UnprocessableInputError as exc:
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["message"] == str(exc)
+        return
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["name"] for p in predictions] == names
+    assert all(math.isfinite(p["probability"]) for p in predictions)

@@ -10,9 +10,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from service.logs import PIPE_BUF, BufferedLineHandler, JSONFormatter, configure_logging, fit_line
-from service.metrics import LOG_LINES_DROPPED
 
 from .conftest import wait_until
 
@@ -63,12 +63,24 @@ async def test_warnings_are_written_at_once_with_what_came_before() -> None:
         handler.close()
 
 
-def test_close_writes_what_is_pending(logged: tuple[logging.Logger, io.StringIO, BufferedLineHandler]) -> None:
-    logger, stream, handler = logged
-    handler._stopped.set()
+def quiet_handler(stream: io.StringIO, max_pending: int = 10_000) -> tuple[logging.Logger, BufferedLineHandler]:
+    """A handler whose writer thread sleeps for an hour: info lines stay pending until close."""
+    handler = BufferedLineHandler(stream, interval_s=3600, max_pending=max_pending)
+    handler.setFormatter(JSONFormatter())
+    logger = logging.getLogger("tinyserve.test-logs-quiet")
+    logger.handlers.clear()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger, handler
+
+
+def test_close_writes_what_is_pending() -> None:
+    stream = io.StringIO()
+    logger, handler = quiet_handler(stream)
     logger.info("last words")
     assert stream.getvalue() == ""
     handler.close()
+    logger.removeHandler(handler)
     assert [line["message"] for line in lines(stream)] == ["last words"]
 
 
@@ -136,18 +148,20 @@ def test_each_write_is_whole_lines_of_at_most_pipe_buf() -> None:
     assert numbers == list(range(200))
 
 
-def test_a_full_buffer_drops_and_counts_new_lines_then_says_so(
-    logged: tuple[logging.Logger, io.StringIO, BufferedLineHandler],
-) -> None:
-    logger, stream, handler = logged
-    handler._stopped.set()  # the writer thread stops: nothing leaves the buffer
-    handler.max_pending = 5
-    before = LOG_LINES_DROPPED._value.get()
+def dropped_total() -> float:
+    return REGISTRY.get_sample_value("tinyserve_log_lines_dropped_total") or 0.0
+
+
+def test_a_full_buffer_drops_and_counts_new_lines_then_says_so() -> None:
+    stream = io.StringIO()
+    logger, handler = quiet_handler(stream, max_pending=5)  # nothing leaves the buffer until close
+    before = dropped_total()
     for i in range(8):
         logger.info("request", extra={"fields": {"n": i}})
     assert handler.dropped == 3
-    assert LOG_LINES_DROPPED._value.get() - before == 3
+    assert dropped_total() - before == 3
     handler.close()
+    logger.removeHandler(handler)
     written = lines(stream)
     assert [line.get("n") for line in written[:5]] == [0, 1, 2, 3, 4]
     assert written[5]["message"] == "3 log lines dropped: the log reader fell behind" and written[5]["dropped"] == 3
