@@ -162,7 +162,9 @@ def traced_graph(module: nn.Module, example: Inputs) -> Graph | None:
     """The traced, frozen graph of ``module``: one graph call that drops the GIL once, not per layer."""
     try:
         with torch.inference_mode(False), torch.no_grad():
-            traced = torch.jit.trace(module, example)  # type: ignore[no-untyped-call]
+            # No check_trace: the golden check judges every graph, and the check re-traces (and imports
+            # torch.testing, which pulls in torch.distributed): most of a cold start's optimisation time.
+            traced = torch.jit.trace(module, example, check_trace=False)  # type: ignore[no-untyped-call]
             frozen: nn.Module = torch.jit.freeze(traced)
     except (RuntimeError, AttributeError):  # pragma: no cover - eager still works, only slower
         return None
