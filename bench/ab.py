@@ -81,6 +81,9 @@ def main() -> None:
         sources = {side: stack.enter_context(worktree(rev)) for side, rev in (("A", args.base), ("B", args.head))}
         logs = Path(tempfile.mkdtemp(prefix="tinyserve-ab-logs-"))
         bases = {side: stack.enter_context(server(src, logs / f"{side}.log")) for side, src in sources.items()}
+        for payload in bodies.values():  # a first load pays for allocations and caches: not measured
+            for side in ("A", "B"):
+                run_load("wrk", bases[side] + payload.path, payload.body, payload.content_type, 16, 1)
         for round_ in range(args.rounds):
             for name, payload in bodies.items():
                 for conc in args.concurrency:
@@ -117,18 +120,27 @@ def table(
         )  # type: ignore[arg-type]
 
     lines = [
-        f"| scenario | c | A {base} req/s | B {head} req/s | B/A | A p99 ms | B p99 ms | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| scenario | c | A {base} req/s | B {head} req/s | B/A | B/A per round | A p99 ms | B p99 ms | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in bodies:
         for conc in concurrency:
             a, b = median("A", name, conc, "rps"), median("B", name, conc, "rps")
             errors = sum(int(c["errors"]) for c in cells if (c["scenario"], c["conc"]) == (name, conc))  # type: ignore[call-overload]
+            rounds = ", ".join(f"{ratio:.2f}" for ratio in per_round(cells, name, conc))
             lines.append(
-                f"| {name} | {conc} | {a:,.0f} | {b:,.0f} | {b / a:.3f} | "
+                f"| {name} | {conc} | {a:,.0f} | {b:,.0f} | {b / a:.3f} | {rounds} | "
                 f"{median('A', name, conc, 'p99_ms'):.2f} | {median('B', name, conc, 'p99_ms'):.2f} | {errors} |"
             )
     return "\n".join(lines)
+
+
+def per_round(cells: list[dict[str, object]], name: str, conc: int) -> list[float]:
+    """B/A of each round: the two sides of a round ran back to back, so they met the same drift."""
+    mine = [c for c in cells if (c["scenario"], c["conc"]) == (name, conc)]
+    rps = {(str(c["side"]), str(c["round"])): str(c["rps"]) for c in mine}
+    rounds = sorted({r for _, r in rps}, key=int)
+    return [float(rps["B", r]) / float(rps["A", r]) for r in rounds]
 
 
 if __name__ == "__main__":
