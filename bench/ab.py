@@ -4,7 +4,8 @@ Each revision is checked out into a temporary git worktree and served by its own
 process (one worker, the committed models, both started once and left running side by side). Then,
 round after round, every scenario and concurrency is loaded with wrk on A and on B in alternating
 order, so drift on a shared machine slows both alike. It prints one Markdown table of medians
-(req/s, p99) and B/A ratios, and writes every cell as JSON beside it.
+(req/s, p99, and the CPU time the event loop's thread spent per request, which a shared machine's
+drift moves less than req/s) and B/A ratios, and writes every cell as JSON beside it.
 """
 
 import argparse
@@ -37,9 +38,15 @@ def worktree(revision: str) -> Iterator[Path]:
         subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=PROJECT, check=False)
 
 
+def loop_cpu_s(pid: int) -> float:
+    """CPU seconds the process's main thread (uvicorn's event loop) has used."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 @contextmanager
-def server(source: Path, log: Path) -> Iterator[str]:
-    """`tinyserve serve` of the code in ``source`` (its own packages first on the path)."""
+def server(source: Path, log: Path) -> Iterator[tuple[str, int]]:
+    """`tinyserve serve` of the code in ``source`` (its own packages first on the path): its URL and pid."""
     port = free_port()
     env = {
         "PATH": os.environ["PATH"],
@@ -54,7 +61,7 @@ def server(source: Path, log: Path) -> Iterator[str]:
     try:
         wait_ready(f"{base}/health/ready", process, 120)
         wait_optimised(f"{base}/health/ready", process, 120)
-        yield base
+        yield base, process.pid
     finally:
         stop(process)
 
@@ -83,15 +90,17 @@ def main() -> None:
         bases = {side: stack.enter_context(server(src, logs / f"{side}.log")) for side, src in sources.items()}
         for payload in bodies.values():  # a first load pays for allocations and caches: not measured
             for side in ("A", "B"):
-                run_load("wrk", bases[side] + payload.path, payload.body, payload.content_type, 16, 1)
+                run_load("wrk", bases[side][0] + payload.path, payload.body, payload.content_type, 16, 1)
         for round_ in range(args.rounds):
             for name, payload in bodies.items():
                 for conc in args.concurrency:
                     order = ("A", "B") if round_ % 2 == 0 else ("B", "A")
                     for side in order:
-                        url = bases[side] + payload.path
+                        url, pid = bases[side][0] + payload.path, bases[side][1]
+                        cpu = loop_cpu_s(pid)
                         result = run_load("wrk", url, payload.body, payload.content_type, conc, args.seconds)
-                        cells.append(_cell(side, name, conc, round_, result))
+                        loop_us = (loop_cpu_s(pid) - cpu) / max(result.requests, 1) * 1e6
+                        cells.append(_cell(side, name, conc, round_, result) | {"loop_cpu_us": loop_us})
                         print(f"round {round_} {name} c={conc} {side}: {result.rps:,.0f} req/s", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"base": args.base, "head": args.head, "cells": cells}, indent=1) + "\n")
@@ -120,8 +129,9 @@ def table(
         )  # type: ignore[arg-type]
 
     lines = [
-        f"| scenario | c | A {base} req/s | B {head} req/s | B/A | B/A per round | A p99 ms | B p99 ms | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| scenario | c | A {base} req/s | B {head} req/s | B/A | B/A per round | A p99 ms | B p99 ms "
+        "| loop CPU us/req A, B | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in bodies:
         for conc in concurrency:
@@ -130,7 +140,9 @@ def table(
             rounds = ", ".join(f"{ratio:.2f}" for ratio in per_round(cells, name, conc))
             lines.append(
                 f"| {name} | {conc} | {a:,.0f} | {b:,.0f} | {b / a:.3f} | {rounds} | "
-                f"{median('A', name, conc, 'p99_ms'):.2f} | {median('B', name, conc, 'p99_ms'):.2f} | {errors} |"
+                f"{median('A', name, conc, 'p99_ms'):.2f} | {median('B', name, conc, 'p99_ms'):.2f} | "
+                f"{median('A', name, conc, 'loop_cpu_us'):.0f}, {median('B', name, conc, 'loop_cpu_us'):.0f} | "
+                f"{errors} |"
             )
     return "\n".join(lines)
 
