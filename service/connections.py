@@ -90,7 +90,8 @@ class CountingHttpProtocol(HttpToolsProtocol):
         self._limits = configured_limits()
         self._held = b""  # bytes not yet parsed because the pipeline is full
         self._in_message = False  # a request's first byte has been parsed, its last not yet
-        self._read_deadline: asyncio.TimerHandle | None = None
+        self._read_deadline: asyncio.TimerHandle | None = None  # at most one, re-armed lazily (see _read_timed_out)
+        self._read_started: float | None = None  # when the awaited request's time began; None: none is awaited
         self._requests_begun = 0
         self._shutdown_grace: asyncio.TimerHandle | None = None  # set while shutting down, until a request comes
         self._refused = OPEN_CONNECTIONS.open > self._limits.max_connections
@@ -98,7 +99,7 @@ class CountingHttpProtocol(HttpToolsProtocol):
         if self._refused:
             self._refuse()
         else:
-            self._arm_read_deadline()
+            self._start_read_clock()
 
     def connection_lost(self, exc: Exception | None) -> None:
         OPEN_CONNECTIONS.open -= 1
@@ -121,8 +122,8 @@ class CountingHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._in_message = True
         self._requests_begun += 1
-        if self._read_deadline is None:
-            self._arm_read_deadline()
+        if self._read_started is None:  # the first request's time runs from the connection's opening
+            self._start_read_clock()
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
@@ -133,7 +134,7 @@ class CountingHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._in_message = False
-        self._cancel_read_deadline()
+        self._read_started = None
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -172,17 +173,20 @@ class CountingHttpProtocol(HttpToolsProtocol):
             if len(self.pipeline) >= MAX_PIPELINED:
                 self._held = bytes(view[start:])
                 self.flow.pause_reading()
-                self._cancel_read_deadline()  # the rest waits on this server, not on the client
+                self._read_started = None  # the rest waits on this server, not on the client
                 return
             super().data_received(bytes(view[start : start + PIPELINE_STEP]))
             if self.transport.is_closing():
                 return
         if self._in_message:
-            self._arm_read_deadline()
+            self._start_read_clock()
 
-    def _arm_read_deadline(self) -> None:
-        self._cancel_read_deadline()
-        self._read_deadline = self.loop.call_later(self._limits.read_timeout_s, self._read_timed_out)
+    def _start_read_clock(self) -> None:
+        """The awaited request's time starts now. Arming a timer per request cost more than the rest of
+        this class, so one timer per connection is kept and moved on only when it fires early."""
+        self._read_started = self.loop.time()
+        if self._read_deadline is None:
+            self._read_deadline = self.loop.call_later(self._limits.read_timeout_s, self._read_timed_out)
 
     def _cancel_read_deadline(self) -> None:
         if self._read_deadline is not None:
@@ -191,7 +195,11 @@ class CountingHttpProtocol(HttpToolsProtocol):
 
     def _read_timed_out(self) -> None:
         self._read_deadline = None
-        if self.transport.is_closing():
+        if self._read_started is None or self.transport.is_closing():
+            return  # no request is awaited: an idle connection is the keep-alive timer's business
+        left = self._read_started + self._limits.read_timeout_s - self.loop.time()
+        if left > 0:  # set for an earlier request; this one has time left
+            self._read_deadline = self.loop.call_later(left, self._read_timed_out)
             return
         if self.cycle is None or self.cycle.response_complete:  # no answer under way: say why
             timeout = self._limits.read_timeout_s

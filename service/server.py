@@ -4,7 +4,10 @@ On SIGTERM uvicorn closes its listening socket at once. Connections the kernel h
 completed but the server has not yet accepted wait in the socket's accept queue, and Linux resets
 them when the socket closes: clients that connected just before the signal see a reset, never an
 answer. Here the queue is emptied first and those connections are served like the others (their
-first request gets the grace ``service/connections.py`` gives fresh connections).
+first request gets the grace ``service/connections.py`` gives fresh connections). Before that, with
+one worker, the listening socket stops taking new connection requests (a socket filter drops bare
+SYNs: their clients see a refused connection, not a reset after sending) while handshakes already
+under way complete, so that none is left half-made when the socket closes.
 
 ``run`` replaces ``uvicorn.run`` for ``tinyserve serve``: one worker runs the server in this
 process; several run under uvicorn's supervisor, whose workers build this server too.
@@ -12,21 +15,57 @@ process; several run under uvicorn's supervisor, whose workers build this server
 
 import asyncio
 import contextlib
+import ctypes
 import functools
 import os
 import signal
 import socket
+import struct
 import sys
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 
+# Classic BPF over the TCP header: accept a segment with ACK set, drop one with SYN alone (a new
+# connection request), accept the rest.
+_DROP_NEW_CONNECTIONS = [
+    (0x30, 0, 0, 13),  # ldb [13]: the flags byte
+    (0x45, 2, 0, 0x10),  # jset ACK -> accept
+    (0x45, 0, 1, 0x02),  # jset SYN -> drop, else accept
+    (0x06, 0, 0, 0),  # ret 0: drop
+    (0x06, 0, 0, 0xFFFFFFFF),  # ret all: accept
+]
+SO_ATTACH_FILTER = 26  # Linux
+# How long handshakes under way get to complete once new ones are refused: one round trip.
+HANDSHAKE_SETTLE_S = 0.2
+
+
+def refuse_new_connections(fileno: int) -> bool:
+    """Make the listening socket ``fileno`` drop new connection requests; False where it cannot (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    program = b"".join(struct.pack("HBBI", *instruction) for instruction in _DROP_NEW_CONNECTIONS)
+    buffer = ctypes.create_string_buffer(program)
+    fprog = struct.pack("HL", len(_DROP_NEW_CONNECTIONS), ctypes.addressof(buffer))
+    with socket.socket(fileno=os.dup(fileno)) as listener:
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        except OSError:
+            return False
+    return True
+
 
 class DrainingServer(uvicorn.Server):
     """uvicorn's server whose shutdown accepts and serves what waits in the accept queue."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Several workers share one listening socket, and one worker may stop alone: only a single
+        # worker may close the door for all.
+        if self.config.workers <= 1:
+            filtered = [refuse_new_connections(sock.fileno()) for server in self.servers for sock in server.sockets]
+            if any(filtered):
+                await asyncio.sleep(HANDSHAKE_SETTLE_S)  # the event loop accepts what completes meanwhile
         queued = self._accept_queued_and_stop_listening(sockets or [])
         loop = asyncio.get_running_loop()
         protocol = functools.partial(
