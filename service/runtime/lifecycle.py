@@ -214,14 +214,7 @@ def reload(registry: ModelRegistry, served: ServedModel, trigger: str, version: 
         loaded = served.loaded.get(target)
         fresh = loaded is None
         if loaded is None:
-            try:
-                loaded = load_version(registry, served, target)
-            except LOAD_ERRORS + (LabelsChangedError,) as exc:
-                reason = _refusal_reason(exc)
-                served.refused[target] = str(exc)
-                raise VersionRefusedError(
-                    record(Transition(served.name, old, target, reason, "refused", str(exc)))
-                ) from None
+            loaded = _load_or_refuse(registry, served, target, old, remember=True)
         registry.optimise(served, loaded)  # before the swap: a swapped-in version is as fast as the old one
         if (refusal := _shadow_refusal(registry, served, loaded)) is not None:
             if fresh:
@@ -283,6 +276,28 @@ def _after_promotion(registry: ModelRegistry, served: ServedModel, old: LoadedVe
         retire(registry, served, old, "replaced")
 
 
+def _load_or_refuse(
+    registry: ModelRegistry,
+    served: ServedModel,
+    version: int,
+    current: int | None,
+    *,
+    remember: bool = False,
+    in_store_only: bool = False,
+) -> LoadedVersion:
+    """Load and verify ``version``, or record its refusal and raise ``VersionRefusedError``;
+    ``remember``: keep the refusal in ``served.refused`` (polling then skips the version)."""
+    try:
+        if in_store_only and version not in registry.store.versions(served.name):
+            raise ArtifactError(f"version {version} is not in the store")
+        return load_version(registry, served, version)
+    except LOAD_ERRORS + (LabelsChangedError,) as exc:
+        if remember:
+            served.refused[version] = str(exc)
+        refused = Transition(served.name, current, version, _refusal_reason(exc), "refused", str(exc))
+        raise VersionRefusedError(record(refused)) from None
+
+
 # ---- traffic: split and shadow ----
 
 
@@ -301,13 +316,7 @@ def set_traffic(
         for version in sorted({*(weights or {}), *([shadow] if shadow is not None else [])}):
             if version in served.loaded:
                 continue
-            try:
-                if version not in registry.store.versions(served.name):
-                    raise ArtifactError(f"version {version} is not in the store")
-                loaded = load_version(registry, served, version)
-            except LOAD_ERRORS + (LabelsChangedError,) as exc:
-                refused = Transition(served.name, current, version, _refusal_reason(exc), "refused", str(exc))
-                raise VersionRefusedError(record(refused)) from None
+            loaded = _load_or_refuse(registry, served, version, current, in_store_only=True)
             registry.optimise(served, loaded)
             served.loaded = {**served.loaded, version: loaded}
             record(Transition(served.name, current, version, "traffic", "loaded"))
