@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from artifacts import ModelStore
 from service import __version__, tracing
@@ -15,7 +16,7 @@ from service.affinity import pin_this_worker
 from service.api import admin, health, models, playground, predict
 from service.api.errors import install_error_handlers
 from service.api.middleware import RequestContextMiddleware
-from service.api.routing import add_prediction_router, install_openapi
+from service.api.routing import ServingApp, install_openapi
 from service.api.v2 import routes as v2
 from service.connections import OPEN_CONNECTIONS
 from service.logs import configure_logging
@@ -117,7 +118,7 @@ async def _poll_after(loading: "asyncio.Task[None]", reloader: Reloader, interva
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    app = FastAPI(
+    app = ServingApp(
         title="tinyserve",
         version=__version__,
         description=DESCRIPTION,
@@ -128,11 +129,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    # Added first, so it runs inside RequestContextMiddleware (request id, limits, metrics, log).
-    add_prediction_router(app, [*predict.routes(), *v2.infer_routes()])
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log)
-    if settings.opentelemetry:  # outside the request context, so the access log line carries the span's ids
-        app.add_middleware(tracing.TracingMiddleware)
+
+    def middleware(router: ASGIApp) -> ASGIApp:
+        """What every HTTP request passes through: request id, limits, metrics, access log; then tracing."""
+        front: ASGIApp = RequestContextMiddleware(
+            router, max_body_bytes=settings.max_body_bytes, access_log=settings.access_log
+        )
+        if settings.opentelemetry:  # outside the request context, so the access log line carries the span's ids
+            front = tracing.TracingMiddleware(front)
+        return front
+
+    app.serve_predictions([*predict.routes(), *v2.infer_routes()], middleware)
     for module in (health, models):
         app.include_router(module.router)
     if settings.admin_keys:  # without an admin key the admin routes do not exist (404)

@@ -53,7 +53,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            header_bytes = sum(len(key) + len(value) for key, value in scope["headers"])
+            header_bytes = sum(map(len, itertools.chain.from_iterable(scope["headers"])))
             if header_bytes > MAX_HEADER_BYTES:
                 message = f"request headers of {header_bytes} bytes are over the {MAX_HEADER_BYTES} byte limit"
                 response = error_response(431, "headers_too_large", message, request_id)
@@ -74,7 +74,7 @@ class RequestContextMiddleware:
             self._record(scope, state, status, time.perf_counter() - started)
 
     def _request_id(self, scope: Scope) -> str:
-        given = _header(scope, b"x-request-id")
+        given = header(scope, b"x-request-id")
         if given:
             text = given.decode("latin-1")
             if _SAFE_REQUEST_ID.match(text):
@@ -127,7 +127,8 @@ class RequestContextMiddleware:
             )
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case), read without building a Headers object."""
     for key, value in scope["headers"]:
         if key == name:
             return bytes(value)
@@ -135,7 +136,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def _content_length(scope: Scope) -> int | None:
-    value = _header(scope, b"content-length")
+    value = header(scope, b"content-length")
     try:
         return int(value) if value is not None else None
     except ValueError:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from service import tracing
 from service.api.deps import request_context
 from service.api.errors import UnsupportedMediaTypeError, request_id_of
+from service.api.middleware import header
 from service.api.multipart import form_files
 from service.api.responses import JSONBytesResponse
 from service.api.routing import Operation, PredictRoute
@@ -79,7 +80,8 @@ ALIASES = (
 
 async def answer(request: Request, model: ReadyModel, parsed: Any) -> JSONBytesResponse:
     """Prepare, batch, run and encode one parsed request on a ready model."""
-    request.state.model = model.name
+    state = request.scope["state"]  # the middleware's dict: what the access log reads
+    state["model"] = model.name
     started = time.perf_counter()
     with tracing.stage("prepare", model=model.name, version=model.version):
         prepared = await model.task.prepare(parsed)
@@ -87,7 +89,7 @@ async def answer(request: Request, model: ReadyModel, parsed: Any) -> JSONBytesR
     outputs, timing = await model.batcher.submit(prepared.payload, prepared.size)
     if model.shadow is not None:  # only where TINYSERVE_SHADOW names a version: a copy, off this request
         model.shadow.offer(prepared.payload, prepared.size, outputs)
-    request.state.batch_size = timing.batch_size
+    state["batch_size"] = timing.batch_size
     with tracing.stage("encode", model=model.name, version=model.version):
         predictions = model.task.encode(parsed, prepared, outputs)
     body = {"model": model.name, "version": model.version, "predictions": predictions}
@@ -95,7 +97,7 @@ async def answer(request: Request, model: ReadyModel, parsed: Any) -> JSONBytesR
 
 
 async def json_body(request: Request, upload_hint: str | None) -> bytes:
-    if request.headers.get("content-type", "").startswith("multipart/"):
+    if (header(request.scope, b"content-type") or b"").startswith(b"multipart/"):
         hint = f"; send files to {upload_hint}" if upload_hint else ""
         raise UnsupportedMediaTypeError(f"this endpoint takes a JSON body (application/json){hint}")
     return await request.body()

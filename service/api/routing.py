@@ -2,11 +2,12 @@
 
 The prediction endpoints read and validate the raw body themselves (one pydantic-core pass, or a
 task's fast parser): on a model this small, FastAPI's per-request machinery (its routing loop,
-exception and exit-stack middleware, dependency solving) costs as much as the forward pass.
-``PredictionRouter`` is the only router of these paths: it sits just inside the request-context
-middleware (request ids, body limits, metrics and the access log still apply), sends each request
-straight to its ``PredictRoute``, and answers errors with the app's own exception handlers, so
-both routers share one error table. ``install_openapi`` documents every route from the same objects.
+middleware layers, dependency solving) costs as much as the forward pass. ``ServingApp`` is FastAPI
+with a front of its own for HTTP: the request-context middleware (request ids, body limits,
+metrics, the access log), then ``PredictionRouter``, the only router of these paths, which sends
+each request straight to its ``PredictRoute`` and answers errors with the app's own exception
+handlers (so both routers share one error table). Every other request goes on to FastAPI.
+``install_openapi`` documents every route from the same objects.
 """
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -154,10 +155,27 @@ class PredictionRouter:
         raise exc  # pragma: no cover - install_error_handlers registers Exception itself
 
 
-def add_prediction_router(app: FastAPI, routes: Sequence[PredictRoute]) -> None:
-    """The prediction paths' router, inside the request-context middleware added before it."""
-    app.state.predict_routes = list(routes)
-    app.add_middleware(PredictionRouter, routes=routes, handlers=app.exception_handlers)
+class ServingApp(FastAPI):
+    """FastAPI whose HTTP requests enter through ``front``: prediction requests never reach FastAPI's
+    own middleware layers (server errors, telemetry, body limit), which their router makes redundant."""
+
+    front: ASGIApp | None = None
+
+    def serve_predictions(self, routes: Sequence[PredictRoute], wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Put ``PredictionRouter`` for ``routes`` in front of FastAPI, inside the middleware ``wrap`` adds."""
+        self.state.predict_routes = list(routes)
+        self.front = wrap(PredictionRouter(self.fastapi, routes, self.exception_handlers))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.front is not None:
+            scope["app"] = self
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own stack: its middleware, routes and exception handlers."""
+        await super().__call__(scope, receive, send)
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -27,7 +27,7 @@ from service.tasks.base import Batch, Prepared, batch_size, bytes_input, check_c
 from service.tasks.classification import ClassificationTask, SoftmaxOutputs, scores
 from service.tasks.examples import example_seven_pixels, example_seven_png_base64
 from service.tasks.pixel_parser import MAX_TOP_K, PixelRequest, parse_pixel_request
-from service.tasks.schemas import StrictRequest, validate_json
+from service.tasks.schemas import StrictRequest, has_field, validate_json
 
 # Images that decode to this many pixels in all (a few small PNGs) decode faster than a hop to a
 # thread and back; larger ones would hold the event loop, however small their files.
@@ -154,7 +154,7 @@ class ImageClassification(ClassificationTask[ImageItems, np.ndarray]):
     @classmethod
     def parse(cls, body: bytes, schema: type[BaseModel], settings: Settings) -> tuple[ImageItems, str | None]:
         fast: PixelRequest | None = parse_pixel_request(body)
-        if fast is not None and (fast.model is None or "model" in schema.model_fields):
+        if fast is not None and (fast.model is None or has_field(schema, "model")):
             check_count("images", len(fast.pixels), settings.max_images)
             return ImageItems(fast.pixels, fast.top_k), fast.model
         parsed = validate_json(schema, body)

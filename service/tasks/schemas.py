@@ -1,5 +1,6 @@
 """What every task's request schema shares, and reading a JSON body into one in a single pass."""
 
+from functools import cache
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -15,6 +16,12 @@ class StrictRequest(BaseModel):
     """A request body: unknown keys are errors, so a misspelt option is never silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+@cache
+def has_field(schema: type[BaseModel], name: str) -> bool:
+    """Whether ``schema`` takes the key ``name`` (asked per request: cached, not read from pydantic)."""
+    return name in schema.model_fields
 
 
 def validate_json(schema: type[ModelT], body: bytes) -> ModelT:

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -343,12 +342,6 @@ def test_without_the_sdk_turning_it_on_is_a_clear_error(monkeypatch: pytest.Monk
 # ---- the real app ----
 
 
-def with_tracing_middleware(app: FastAPI) -> None:
-    """Outermost, as create_app adds it; a no-op once create_app does so itself."""
-    if not any(middleware.cls is tracing.TracingMiddleware for middleware in app.user_middleware):
-        app.add_middleware(tracing.TracingMiddleware)
-
-
 class AccessLog(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
@@ -400,8 +393,7 @@ async def test_access_log_carries_the_callers_ids_with_tracing_off(access_log: A
 async def test_a_traced_request_has_a_server_span_and_the_log_line_joins_it(
     spans: InMemorySpanExporter, access_log: AccessLog, path: str, route: str, body: dict[str, Any]
 ) -> None:
-    async with running_app(make_settings(models=["names-gru"], access_log=True, opentelemetry=True)) as (app, client):
-        with_tracing_middleware(app)
+    async with running_app(make_settings(models=["names-gru"], access_log=True, opentelemetry=True)) as (_, client):
         response = await client.post(path, json=body, headers={"traceparent": TRACEPARENT, "X-Request-ID": "s-1"})
         missing = await client.post("/v2/models/nope/infer", json=body, headers={"X-Request-ID": "s-2"})
     assert response.status_code == 200, response.text
@@ -428,8 +420,7 @@ def by_name_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list[Readabl
 async def test_a_traced_request_has_every_stage_span(
     spans: InMemorySpanExporter, path: str, body: dict[str, Any]
 ) -> None:
-    async with running_app(make_settings(models=["names-gru"], opentelemetry=True)) as (app, client):
-        with_tracing_middleware(app)
+    async with running_app(make_settings(models=["names-gru"], opentelemetry=True)) as (_, client):
         response = await client.post(path, json=body, headers={"traceparent": TRACEPARENT})
     assert response.status_code == 200, response.text
     in_trace = [span for span in spans.get_finished_spans() if hex_ids(span)[0] == TRACE_ID]
@@ -443,8 +434,7 @@ async def test_a_traced_request_has_every_stage_span(
 async def test_a_burst_shares_one_forward_linked_from_each_request(spans: InMemorySpanExporter) -> None:
     settings = make_settings(models=["names-gru"], max_batch_delay_ms=50, opentelemetry=True)
     traces = [f"{index + 1:032x}" for index in range(4)]
-    async with running_app(settings) as (app, client):
-        with_tracing_middleware(app)
+    async with running_app(settings) as (_, client):
         responses = await asyncio.gather(
             *(
                 client.post("/v1/names/predict", json=NAMES_BODY, headers={"traceparent": f"00-{trace}-{PARENT_ID}-01"})
@@ -486,8 +476,7 @@ def test_a_served_process_prints_a_requests_stages_with_the_console_exporter(tmp
 
 
 async def test_tracing_on_keeps_answers_and_headers(spans: InMemorySpanExporter) -> None:
-    async with running_app(make_settings(models=["names-gru"], opentelemetry=True)) as (app, client):
-        with_tracing_middleware(app)
+    async with running_app(make_settings(models=["names-gru"], opentelemetry=True)) as (_, client):
         response = await client.post("/v1/names/predict", json=NAMES_BODY, headers={"traceparent": TRACEPARENT})
     assert response.status_code == 200 and len(response.json()["predictions"]) == 2
     assert "x-request-id" in response.headers and "server-timing" in response.headers
