@@ -145,7 +145,7 @@ def _border_plane(shape: tuple[int, ...], border: np.ndarray) -> np.ndarray:
     """Least-squares plane a + b*x + c*y through the border pixels: the background's light."""
     height, width = shape
     a, b, c = _border_fit(height, width) @ border.astype(np.float64)
-    plane: np.ndarray = (a + b * np.arange(width)[None, :] + c * np.arange(height)[:, None]).astype(np.float32)
+    plane: np.ndarray = (a + b * _ramp(width)[None, :] + c * _ramp(height)[:, None]).astype(np.float32)
     return plane
 
 
@@ -162,12 +162,20 @@ def _border_fit(height: int, width: int) -> np.ndarray:
     return fit
 
 
+@functools.lru_cache(maxsize=256)
+def _ramp(length: int) -> np.ndarray:
+    """``np.arange(length)``, made once per length: every upload asks for a few."""
+    ramp = np.arange(length)
+    ramp.flags.writeable = False  # shared between requests
+    return ramp
+
+
 def _centre_by_mass(box: np.ndarray) -> np.ndarray:
     """Place uint8 ``box`` in a 28x28 frame with its centre of mass in the middle."""
     height, width = box.shape
     total = float(box.sum()) or 1.0
-    cy = float(box.sum(axis=1) @ np.arange(height)) / total
-    cx = float(box.sum(axis=0) @ np.arange(width)) / total
+    cy = float(box.sum(axis=1) @ _ramp(height)) / total
+    cx = float(box.sum(axis=0) @ _ramp(width)) / total
     top = min(max(round(MNIST_SIZE / 2 - cy - 0.5), 0), MNIST_SIZE - height)
     left = min(max(round(MNIST_SIZE / 2 - cx - 0.5), 0), MNIST_SIZE - width)
     frame = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.uint8)
