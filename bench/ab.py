@@ -1,11 +1,12 @@
 """Alternated A/B of two revisions of the server: ``python -m bench.ab BASE [HEAD] --rounds 3``.
 
 Each revision is checked out into a temporary git worktree and served by its own `tinyserve serve`
-process (one worker, the committed models, both started once and left running side by side). Then,
-round after round, every scenario and concurrency is loaded with wrk on A and on B in alternating
-order, so drift on a shared machine slows both alike. It prints one Markdown table of medians
-(req/s, p99, and the CPU time the event loop's thread spent per request, which a shared machine's
-drift moves less than req/s) and B/A ratios, and writes every cell as JSON beside it.
+process (one worker, the committed models). Each round starts both afresh, side by side (so the
+graph choices a server times at start-up are drawn again each round), then loads every scenario and
+concurrency with wrk on A and on B in alternating order, so drift on a shared machine slows both
+alike. It prints one Markdown table of medians (req/s, p99, and the CPU time the event loop's thread
+spent per request, which a shared machine's drift moves less than req/s) and B/A ratios, and writes
+every cell as JSON beside it.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -84,27 +85,48 @@ def main() -> None:
 
     bodies = loads(Reference(PROJECT / "models_store"))
     cells: list[dict[str, object]] = []
-    with ExitStack() as stack:
-        sources = {side: stack.enter_context(worktree(rev)) for side, rev in (("A", args.base), ("B", args.head))}
+    with ExitStack() as trees:
+        sources = {side: trees.enter_context(worktree(rev)) for side, rev in (("A", args.base), ("B", args.head))}
         logs = Path(tempfile.mkdtemp(prefix="tinyserve-ab-logs-"))
-        bases = {side: stack.enter_context(server(src, logs / f"{side}.log")) for side, src in sources.items()}
-        for payload in bodies.values():  # a first load pays for allocations and caches: not measured
-            for side in ("A", "B"):
-                run_load("wrk", bases[side][0] + payload.path, payload.body, payload.content_type, 16, 1)
         for round_ in range(args.rounds):
-            for name, payload in bodies.items():
-                for conc in args.concurrency:
-                    order = ("A", "B") if round_ % 2 == 0 else ("B", "A")
-                    for side in order:
-                        url, pid = bases[side][0] + payload.path, bases[side][1]
-                        cpu = loop_cpu_s(pid)
-                        result = run_load("wrk", url, payload.body, payload.content_type, conc, args.seconds)
-                        loop_us = (loop_cpu_s(pid) - cpu) / max(result.requests, 1) * 1e6
-                        cells.append(_cell(side, name, conc, round_, result) | {"loop_cpu_us": loop_us})
-                        print(f"round {round_} {name} c={conc} {side}: {result.rps:,.0f} req/s", flush=True)
+            with ExitStack() as servers:  # fresh servers each round: start-up choices (timed graphs) vary too
+                bases = {
+                    side: servers.enter_context(server(src, logs / f"{side}-{round_}.log"))
+                    for side, src in sources.items()
+                }
+                warm_up(bases, bodies)
+                cells += measure_round(round_, bases, bodies, args.concurrency, args.seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"base": args.base, "head": args.head, "cells": cells}, indent=1) + "\n")
     print(table(cells, bodies, args.concurrency, args.base, args.head))
+
+
+def warm_up(bases: dict[str, tuple[str, int]], bodies: dict[str, payloads.Payload]) -> None:
+    """A first load pays for allocations and caches: not measured."""
+    for payload in bodies.values():
+        for url, _ in bases.values():
+            run_load("wrk", url + payload.path, payload.body, payload.content_type, 16, 1)
+
+
+def measure_round(
+    round_: int,
+    bases: dict[str, tuple[str, int]],
+    bodies: dict[str, payloads.Payload],
+    concurrency: list[int],
+    seconds: float,
+) -> list[dict[str, object]]:
+    """Every scenario and concurrency on A and on B, back to back, in the order this round takes."""
+    cells = []
+    for name, payload in bodies.items():
+        for conc in concurrency:
+            for side in ("A", "B") if round_ % 2 == 0 else ("B", "A"):
+                url, pid = bases[side][0] + payload.path, bases[side][1]
+                cpu = loop_cpu_s(pid)
+                result = run_load("wrk", url, payload.body, payload.content_type, conc, seconds)
+                loop_us = (loop_cpu_s(pid) - cpu) / max(result.requests, 1) * 1e6
+                cells.append(_cell(side, name, conc, round_, result) | {"loop_cpu_us": loop_us})
+                print(f"round {round_} {name} c={conc} {side}: {result.rps:,.0f} req/s", flush=True)
+    return cells
 
 
 def _cell(side: str, name: str, conc: int, round_: int, result: LoadResult) -> dict[str, object]:
@@ -121,12 +143,14 @@ def _cell(side: str, name: str, conc: int, round_: int, result: LoadResult) -> d
 
 
 def table(
-    cells: list[dict[str, object]], bodies: dict[str, object], concurrency: list[int], base: str, head: str
+    cells: list[dict[str, object]], bodies: Mapping[str, object], concurrency: list[int], base: str, head: str
 ) -> str:
     def median(side: str, name: str, conc: int, key: str) -> float:
         return statistics.median(
-            float(c[key]) for c in cells if (c["side"], c["scenario"], c["conc"]) == (side, name, conc)
-        )  # type: ignore[arg-type]
+            float(c[key])  # type: ignore[arg-type]
+            for c in cells
+            if (c["side"], c["scenario"], c["conc"]) == (side, name, conc)
+        )
 
     lines = [
         f"| scenario | c | A {base} req/s | B {head} req/s | B/A | B/A per round | A p99 ms | B p99 ms "

@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +114,7 @@ class DynamicBatcher:
                 )
             self._queued_items += size
         loop = asyncio.get_running_loop()
-        ticket = tracing.enqueued(model=self.model_name, version=self.version)
+        ticket = self._ticket()
         item = _WorkItem(payload, size, loop.create_future(), loop, ticket=ticket)
         self._queue_gauge.inc(size)
         self._queue.put(item)
@@ -135,7 +135,7 @@ class DynamicBatcher:
     def _forward_inline(self, payload: Any, size: int) -> tuple[np.ndarray, BatchTiming]:
         started = time.perf_counter()
         try:
-            with self._forward_span([tracing.enqueued(model=self.model_name, version=self.version)], size):
+            with self._forward_span(None, size):
                 probabilities = self._forward([payload])
         except Exception as exc:
             raise self._failure(exc, 1) from exc
@@ -147,7 +147,11 @@ class DynamicBatcher:
         logger.exception("forward failed for a batch of %d requests on %s", requests, self.model_name)
         return InferenceError(f"model {self.model_name!r} failed on this batch ({type(exc).__name__})")
 
-    def _forward_span(self, tickets: list[tracing.QueueTicket | None], rows: int) -> AbstractContextManager[object]:
+    def _forward_span(self, items: list[_WorkItem] | None, rows: int) -> AbstractContextManager[object]:
+        """The batch's span; ``items`` None: a lone request run inline, whose queue span opens here."""
+        if not tracing.is_enabled():
+            return nullcontext()
+        tickets = [item.ticket for item in items] if items is not None else [self._ticket()]
         return tracing.forward(
             tickets,
             model=self.model_name,
@@ -156,6 +160,9 @@ class DynamicBatcher:
             device=self.device,
             graph=self.graph(),
         )
+
+    def _ticket(self) -> tracing.QueueTicket | None:
+        return tracing.enqueued(model=self.model_name, version=self.version)
 
     def _record(self, rows: int, elapsed: float) -> None:
         self._batch_hist.observe(rows)
@@ -212,7 +219,7 @@ class DynamicBatcher:
             return
         started = time.perf_counter()
         try:
-            with self._forward_span([item.ticket for item in live], sum(item.size for item in live)):
+            with self._forward_span(live, sum(item.size for item in live)):
                 probabilities = self._forward([item.payload for item in live])
         except Exception as exc:
             _deliver(live, [self._failure(exc, len(live))] * len(live))

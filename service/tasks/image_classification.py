@@ -37,7 +37,7 @@ V2_BASE64_HINT = "image_bytes[{}]: in JSON, send each file base64-encoded (or se
 # Large images decode one at a time per process: the event loop keeps a CPU to itself, so health
 # probes and small requests are answered while someone uploads huge files.
 DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-decoder")
-ONEDNN_PROBES = (4, 8, 16, 32, 64)  # batch sizes at which oneDNN's kernels are timed against PyTorch's
+ONEDNN_PROBES = (4, 6, 8, 12, 16, 32, 64)  # batch sizes at which oneDNN's kernels are timed against PyTorch's
 ONEDNN_FIXED_FROM = 16  # where oneDNN takes over when autotuning is off
 
 # fail_fast: a list stops at its first bad item, so an 8 MB body of bad pixels is one error, not millions.
