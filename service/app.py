@@ -59,19 +59,27 @@ async def _load_models(registry: ModelRegistry) -> None:
     if not registry.loaded.is_set():  # several workers: the lifespan has loaded them already
         await _start_models(registry)
     await asyncio.to_thread(registry.optimise_all)
-    # Everything loaded so far lives as long as the process: keep the collector off it,
-    # or full collections over the torch and FastAPI heap stall requests.
-    gc.collect()
+    # Collected before ready already where ready waits for the graphs: a full collection stalls requests.
+    _freeze_heap(collect=not registry.settings.ready_after_optimise)
+
+
+def _freeze_heap(collect: bool) -> None:
+    """Everything loaded so far lives as long as the process: keep the collector off it, or full
+    collections over the torch and FastAPI heap stall requests."""
+    if collect:
+        gc.collect()
     gc.freeze()
 
 
 async def _start_models(registry: ModelRegistry) -> None:
     """Load every model; ready from the end of this. With ready_after_optimise (the default) the graphs are
-    optimised first, so the first requests after ready do not meet tracing and kernel timing."""
+    traced and verified first, so the first requests after ready do not meet tracing; timing the
+    kernels (which only moves where a batch switches graph) follows in the background."""
     announce = not registry.settings.ready_after_optimise
     await asyncio.to_thread(registry.load_all, announce)
     if not announce:
-        await asyncio.to_thread(registry.optimise_all)
+        await asyncio.to_thread(registry.optimise_all, False)
+        _freeze_heap(collect=True)
         registry.loaded.set()
 
 

@@ -140,8 +140,8 @@ class Settings(BaseSettings):
     )
     ready_after_optimise: bool = Field(
         True,
-        description="Report /health/ready only once every model runs its optimised graph (tracing, kernel "
-        "timing), so the first requests after ready are as fast as later ones; false: ready once verified.",
+        description="Report /health/ready only once every model runs its traced and verified graph, so no "
+        "request after ready meets tracing; kernel timing follows in the background. false: ready once verified.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe log level written: debug, info, warning or error."

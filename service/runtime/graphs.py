@@ -119,6 +119,12 @@ class GraphPlan:
                     lane.graph = traced
             self._adopt_alternative(lane, tolerance, autotune)
 
+    def time_kernels(self) -> None:
+        """Time each lane's alternative against its graph and move its takeover point to where it wins."""
+        for lane in self.lanes.values():
+            if lane.faster is not None:
+                lane.threshold = self._timed_threshold(lane, lane.faster)  # one store: batches see old or new
+
     def _adopt_alternative(self, lane: Lane, tolerance: float, autotune: bool) -> None:
         alternative = lane.alternative
         if alternative is None or (alternative.cpu_only and self.device.type != "cpu"):

@@ -92,6 +92,8 @@ class LoadedVersion:
     batcher: DynamicBatcher
     counts: BatchCounts
     ready: ReadyModel
+    traced: bool = False  # its graphs traced and verified, alternatives on fixed takeover points
+    timed: bool = False  # the takeover points timed on this machine (or taken from the timing cache)
     optimised: bool = False
 
     @property
@@ -223,24 +225,35 @@ class ModelRegistry:
         if announce:
             self.loaded.set()
 
-    def optimise_all(self) -> None:
-        """Swap each loaded version's graph for a faster verified one."""
+    def optimise_all(self, time_kernels: bool = True) -> None:
+        """Swap each loaded version's graph for a faster verified one. ``time_kernels=False``: trace and
+        verify only, with fixed takeover points; a later call times them (``optimised`` is set then)."""
         for served in self.models.values():
             for loaded in list(served.loaded.values()):
-                self.optimise(served, loaded)
-        self.optimised.set()
+                self.optimise(served, loaded, time_kernels)
+        if time_kernels:
+            self.optimised.set()
 
-    def optimise(self, served: ServedModel, loaded: LoadedVersion) -> None:
-        """Trace, verify and (with autotune) time the version's graphs; timing decisions come from the
-        timing cache where it has them."""
+    def optimise(self, served: ServedModel, loaded: LoadedVersion, time_kernels: bool = True) -> None:
+        """Trace and verify the version's graphs, then (with autotune) time their kernels; timing
+        decisions come from the timing cache where it has them."""
         if loaded.optimised:
             return
         started = time.perf_counter()
-        tolerance, autotune, cache = GOLDEN_TOLERANCE[self.device.type], self.settings.autotune, self.timing_cache
-        cached = cache.get(loaded.manifest, self.device) if cache is not None and autotune else None
-        loaded.runner.optimise(tolerance, autotune and cached is None)
-        reused = cached is not None and timing_cache.apply(loaded.runner, cached)
-        if cache is not None and autotune and cached is None:
+        autotune, cache = self.settings.autotune, self.timing_cache
+        reused = False
+        if not loaded.traced:
+            cached = cache.get(loaded.manifest, self.device) if cache is not None and autotune else None
+            timing_now = autotune and time_kernels and cached is None
+            loaded.runner.optimise(GOLDEN_TOLERANCE[self.device.type], timing_now)
+            reused = cached is not None and timing_cache.apply(loaded.runner, cached)
+            loaded.traced, loaded.timed = True, reused or not autotune or timing_now
+        if not loaded.timed:
+            if not time_kernels:
+                return
+            loaded.runner.time_kernels()
+            loaded.timed = True
+        if cache is not None and autotune and not reused:
             cache.put(loaded.manifest, self.device, timing_cache.decisions_of(loaded.runner))
         loaded.optimised = True
         elapsed = time.perf_counter() - started

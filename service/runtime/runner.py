@@ -40,6 +40,10 @@ class ModelRunner:
     def optimise(self, tolerance: float, autotune: bool) -> None:
         self.plan.optimise(tolerance, autotune)
 
+    def time_kernels(self) -> None:
+        """Time the alternatives of a runner optimised without timing (it ran the fixed thresholds)."""
+        self.plan.time_kernels()
+
     @property
     def graph(self) -> Literal["eager", "traced"]:
         """What the model's main lane runs: ``traced`` once a verified graph was swapped in."""

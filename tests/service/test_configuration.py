@@ -21,6 +21,7 @@ from PIL import Image
 from artifacts import ModelStore
 from service.app import create_app
 from service.logs import JSONFormatter, configure_logging
+from service.tasks.image_classification import ONEDNN_PROBES
 from tests.paths import MODELS_STORE
 from tests.service.api.v2.wire import json_body
 from tests.service.conftest import b64, make_settings, png_bytes, running_app, wait_until
@@ -307,3 +308,19 @@ async def test_ready_and_predictions_are_503_while_models_load(tmp_path: Path) -
     assert live.status_code == 200
     assert ready_after.status_code == 200 and ready_after.json()["models"] == {"names-gru": "ready"}
     assert answer_after.status_code == 200 and answer_after.json()["predictions"][0]["country"] == "Japanese"
+
+
+async def test_ready_waits_for_traced_graphs_and_kernel_timing_follows() -> None:
+    """TINYSERVE_READY_AFTER_OPTIMISE (the default): no request after ready meets tracing; the kernels
+    are timed after ready, moving only the batch size from which oneDNN takes over."""
+    settings = make_settings(models=["digits-cnn"], autotune=True)
+    assert settings.ready_after_optimise
+    async with running_app(settings, wait_optimised=False) as (app, client):
+        await wait_until(app.state.registry.loaded.is_set, 60, "the model never became ready")
+        at_ready = (await client.get("/v1/models/digits-cnn")).json()
+        await wait_until(app.state.registry.optimised.is_set, 60, "the kernels were never timed")
+        ready = await client.get("/health/ready")
+        timed = (await client.get("/v1/models/digits-cnn")).json()
+    assert at_ready["graph"] == "traced"
+    assert ready.status_code == 200 and ready.json()["optimised"] is True
+    assert timed["graph"] == "traced" and timed["onednn_from_batch"] in {None, *ONEDNN_PROBES}
