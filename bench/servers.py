@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench import PROJECT_ROOT
 
-TINYSERVE_LOADED = re.compile(r'"logger":\s*"tinyserve\.registry".*"message":\s*"(loaded |model \S+ failed to load)')
+TINYSERVE_LOADED = re.compile(r'"logger":\s*"tinyserve\.lifecycle".*"message":\s*"(loaded |model \S+ failed to load)')
 TINYSERVE_SETTLED = re.compile(r'"logger":\s*"tinyserve\.registry".*"message":\s*"\S+ runs its ')
 DEFAULT_TARGETS = ("tinyserve", "baseline", "tinyserve-w2", "tinyserve-log")
 # Two workers with TINYSERVE_CPU_AFFINITY on / off instead of auto, to compare pinning where auto would not pin.
