@@ -94,11 +94,14 @@ class LoadedVersion:
     ready: ReadyModel
     traced: bool = False  # its graphs traced and verified, alternatives on fixed takeover points
     timed: bool = False  # the takeover points timed on this machine (or taken from the timing cache)
-    optimised: bool = False
 
     @property
     def version(self) -> int:
         return self.manifest.version
+
+    @property
+    def optimised(self) -> bool:
+        return self.traced and self.timed
 
 
 @dataclass
@@ -255,7 +258,6 @@ class ModelRegistry:
             loaded.timed = True
         if cache is not None and autotune and not reused:
             cache.put(loaded.manifest, self.device, timing_cache.decisions_of(loaded.runner))
-        loaded.optimised = True
         elapsed = time.perf_counter() - started
         source = ", timing from the cache" if reused else ""
         logger.info("%s v%d runs %s (%.2f s%s)", served.name, loaded.version, loaded.runner.describe(), elapsed, source)
